@@ -1,0 +1,103 @@
+"""The menu actions, each a call into the services; the only place menus meet the store.
+
+Action names and outcomes are the contract with the menu files (see menus/*.toml).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from . import services as svc
+
+log = logging.getLogger("ussd_gateway.actions")
+
+Outcome = tuple[str, Mapping[str, str]]
+KNOWN_ACTIONS = frozenset(
+    {"balance", "password.issue", "numbers.enable", "numbers.disable", "language.set"}
+)
+LANGUAGES = frozenset({"ru", "en"})
+
+
+@dataclass(frozen=True)
+class ServiceBundle:
+    subscribers: svc.SubscriberService
+    passwords: svc.PasswordService
+    numbers: svc.NumberManagementService
+    balances: svc.BalanceService
+
+
+class ServiceActions:
+    """Implements :class:`ussd_gateway.dispatch.ActionRunner` over the services."""
+
+    def __init__(self, services: ServiceBundle, *, on_sms_queued: Callable[[], None],
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._services = services
+        self._on_sms_queued = on_sms_queued
+        self._clock = clock
+        self._handlers: dict[str, Callable[[str, Mapping[str, str], str], Awaitable[Outcome]]] = {
+            "balance": self._balance,
+            "password.issue": self._issue_password,
+            "numbers.enable": self._enable_numbers,
+            "numbers.disable": self._disable_numbers,
+            "language.set": self._set_language,
+        }
+
+    async def language_of(self, msisdn: str) -> str | None:
+        subscriber = await self._services.subscribers.get(msisdn)
+        return subscriber.language if subscriber is not None else None
+
+    async def run(self, action: str, msisdn: str, inputs: Mapping[str, str],
+                  language: str) -> Outcome:
+        handler = self._handlers.get(action)
+        if handler is None:
+            log.error("menu asked for unknown action %r", action)
+            return "error", {}
+        return await handler(msisdn, inputs, language)
+
+    async def _balance(self, msisdn: str, inputs: Mapping[str, str], language: str) -> Outcome:
+        balance = await self._services.balances.get(msisdn)
+        if balance is None:
+            return "not_subscriber", {}
+        text = self._services.balances.format_money(balance.amount_minor, balance.currency,
+                                                    language)
+        return "ok", {"balance": text}
+
+    async def _issue_password(self, msisdn: str, inputs: Mapping[str, str],
+                              language: str) -> Outcome:
+        result = await self._services.passwords.issue_temporary(msisdn, channel="ussd")
+        if isinstance(result, svc.NotSubscriber):
+            return "not_subscriber", {}
+        if isinstance(result, svc.RateLimited):
+            return "rate_limited", {"retry_after_minutes": _minutes(result.retry_after)}
+        self._on_sms_queued()
+        return "ok", {"expires_minutes": _minutes(result.expires_at - self._clock())}
+
+    async def _enable_numbers(self, msisdn: str, inputs: Mapping[str, str],
+                              language: str) -> Outcome:
+        result = await self._services.numbers.enable(msisdn, channel="ussd")
+        if isinstance(result, svc.NotSubscriber):
+            return "not_subscriber", {}
+        return ("already_enabled" if isinstance(result, svc.AlreadyEnabled) else "enabled"), {}
+
+    async def _disable_numbers(self, msisdn: str, inputs: Mapping[str, str],
+                               language: str) -> Outcome:
+        result = await self._services.numbers.disable(msisdn, channel="ussd")
+        if isinstance(result, svc.NotSubscriber):
+            return "not_subscriber", {}
+        return ("already_disabled" if isinstance(result, svc.AlreadyDisabled) else "disabled"), {}
+
+    async def _set_language(self, msisdn: str, inputs: Mapping[str, str],
+                            language: str) -> Outcome:
+        wanted = inputs.get("language", "")
+        if wanted not in LANGUAGES:
+            return "error", {}
+        if not await self._services.subscribers.set_language(msisdn, wanted, channel="ussd"):
+            return "not_subscriber", {}
+        return "ok", {"language": wanted}
+
+
+def _minutes(delta: timedelta) -> str:
+    return str(max(1, -(-int(delta.total_seconds()) // 60)))

@@ -1,0 +1,373 @@
+"""``config.toml`` -> frozen, validated configuration.
+
+Every error is a :class:`ConfigError` whose message starts with the dotted key it is about.
+Secrets (SMPP passwords, the store's secret key, operator API tokens) and the database URL may
+come from the environment instead of the file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .config_reader import ConfigError, Table
+
+__all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config"]
+
+DATABASE_URL_ENV = "USSD_GATEWAY_DATABASE_URL"
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str
+    auto_upgrade: bool = True
+    demo_data: bool = False
+
+
+@dataclass(frozen=True)
+class SessionsConfig:
+    backend: Literal["memory", "redis"] = "memory"
+    timeout_seconds: float = 120.0
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "ussd-gateway:"
+    resume_grace_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class MenusConfig:
+    paths: tuple[Path, ...]
+    default_language: str = "ru"
+    gsm7_chars: int = 182
+    ucs2_chars: int = 80
+    more_key: str = "00"
+    back_key: str = "0"
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
+class AdminToken:
+    name: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_tokens: tuple[AdminToken, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SmppConnectionConfig:
+    name: str
+    mode: Literal["esme", "smsc"]
+    host: str
+    port: int
+    system_id: str
+    password: str = field(repr=False)
+    dialect: str = "generic"
+    system_type: str = ""
+    address_range: str = ""
+    bind_mode: Literal["transceiver", "transmitter_receiver"] = "transceiver"
+    allow: tuple[IpNetwork, ...] = ()
+    enquire_link_interval: float = 30.0
+    response_timeout: float = 10.0
+    window: int = 50
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+    max_pdu: int = 65536 + 16
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = "gateway"
+    password: str = field(default="", repr=False)
+    dialect: str = "generic"
+    control_host: str = "127.0.0.1"
+    control_port: int = 2776
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    connection: str | None = None
+    source: str = "Operator"
+
+
+@dataclass(frozen=True)
+class PasswordConfig:
+    length: int = 8
+    validity_minutes: int = 60
+    rate_limit_count: int = 3
+    rate_limit_window_minutes: int = 60
+    login_max_failures: int = 5
+    lockout_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    base_dir: Path
+    country_code: str
+    operator_name: str
+    log_level: str
+    secret_key: bytes = field(repr=False)
+    store: StoreConfig
+    sessions: SessionsConfig
+    menus: MenusConfig
+    http: HttpConfig
+    connections: tuple[SmppConnectionConfig, ...]
+    simulator: SimulatorConfig
+    sms: SmsConfig
+    passwords: PasswordConfig
+
+
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, base_dir=path.resolve().parent, environ=environ)
+
+
+def parse_config(raw: Mapping[str, object], *, base_dir: Path,
+                 environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    env = os.environ if environ is None else environ
+    root = Table(raw)
+    gateway = root.table("gateway")
+    country_code = gateway.text("country_code", "7")
+    if not country_code.isdigit() or not 1 <= len(country_code) <= 3:
+        raise ConfigError(f"gateway.country_code: expected 1-3 digits, got {country_code!r}")
+    config = GatewayConfig(
+        base_dir=base_dir,
+        country_code=country_code,
+        operator_name=gateway.text("operator_name", "Operator"),
+        log_level=gateway.text("log_level", "INFO",
+                               choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+        secret_key=_secret_key(root.table("security"), base_dir, env),
+        store=_store(root.table("store"), base_dir, env),
+        sessions=_sessions(root.table("sessions")),
+        menus=_menus(root.table("menus"), base_dir),
+        http=_http(root.table("http"), env),
+        connections=_connections(root.table("smpp"), env),
+        simulator=_simulator(root.table("simulator"), env),
+        sms=_sms(root.table("sms")),
+        passwords=_passwords(root.table("passwords")),
+    )
+    gateway.reject_unknown()
+    names = {c.name for c in config.connections}
+    if config.sms.connection is not None and config.sms.connection not in names:
+        raise ConfigError(
+            f"sms.connection: {config.sms.connection!r} is not the name of any "
+            "smpp.connections entry"
+        )
+    root.reject_unknown()
+    return config
+
+
+def _secret_key(table: Table, base_dir: Path, env: Mapping[str, str]) -> bytes:
+    env_name = table.text("secret_key_env", "USSD_GATEWAY_SECRET_KEY")
+    key_file = table.text("secret_key_file", "var/secret.key")
+    table.reject_unknown()
+    if env.get(env_name):
+        key = env[env_name].encode()
+    else:
+        key = _read_or_create_key(base_dir / key_file)
+    if len(key) < 16:
+        raise ConfigError(
+            f"security.secret_key_env: the key in ${env_name} is shorter than 16 bytes")
+    return key
+
+
+def _read_or_create_key(path: Path) -> bytes:
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = os.urandom(32).hex().encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key
+
+
+def _store(table: Table, base_dir: Path, env: Mapping[str, str]) -> StoreConfig:
+    url = env.get(DATABASE_URL_ENV) or table.text("url", "sqlite+aiosqlite:///var/ussd-gateway.db")
+    prefix = "sqlite+aiosqlite:///"
+    if url.startswith(prefix):
+        db_path = Path(url[len(prefix):])
+        if not db_path.is_absolute():
+            url = prefix + str(base_dir / db_path)
+    elif not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        raise ConfigError(
+            f"store.url: {url!r} is not a sqlite+aiosqlite:/// or postgresql+asyncpg:// URL"
+        )
+    result = StoreConfig(
+        url=url,
+        auto_upgrade=table.flag("auto_upgrade", True),
+        demo_data=table.flag("demo_data", False),
+    )
+    table.reject_unknown()
+    return result
+
+
+def _sessions(table: Table) -> SessionsConfig:
+    result = SessionsConfig(
+        backend=table.text("backend", "memory", choices=("memory", "redis")),
+        timeout_seconds=table.number("timeout_seconds", 120.0, minimum=1, maximum=3600),
+        redis_url=table.text("redis_url", "redis://127.0.0.1:6379/0"),
+        key_prefix=table.text("key_prefix", "ussd-gateway:"),
+        resume_grace_seconds=table.number("resume_grace_seconds", 0.0, minimum=0, maximum=3600),
+    )
+    table.reject_unknown()
+    return result
+
+
+def _menus(table: Table, base_dir: Path) -> MenusConfig:
+    paths = tuple(base_dir / p for p in table.texts("paths", ["menus"]))
+    result = MenusConfig(
+        paths=paths,
+        default_language=table.text("default_language", "ru", choices=("ru", "en")),
+        gsm7_chars=table.integer("gsm7_chars", 182, minimum=40, maximum=182),
+        ucs2_chars=table.integer("ucs2_chars", 80, minimum=20, maximum=80),
+        more_key=table.text("more_key", "00", allow_empty=False),
+        back_key=table.text("back_key", "0", allow_empty=False),
+        max_retries=table.integer("max_retries", 3, minimum=1, maximum=10),
+    )
+    if result.more_key == result.back_key:
+        raise ConfigError("menus.back_key: must differ from menus.more_key")
+    table.reject_unknown()
+    return result
+
+
+def _http(table: Table, env: Mapping[str, str]) -> HttpConfig:
+    tokens = []
+    for entry in table.tables("admin_tokens"):
+        name = entry.text("name", allow_empty=False)
+        token = entry.secret("token", environ=env)
+        if not token:
+            raise ConfigError(f"{entry.key('token')}: missing (give token or token_env)")
+        if len(token) < 16:
+            raise ConfigError(f"{entry.key('token')}: shorter than 16 characters")
+        entry.reject_unknown()
+        tokens.append(AdminToken(name=name, token=token))
+    result = HttpConfig(
+        enabled=table.flag("enabled", True),
+        host=table.text("host", "127.0.0.1"),
+        port=table.integer("port", 8080, minimum=0, maximum=65535),
+        admin_tokens=tuple(tokens),
+        max_body_bytes=table.integer("max_body_bytes", 1024 * 1024, minimum=1024),
+    )
+    table.reject_unknown()
+    return result
+
+
+def _dialect(table: Table, name: str = "dialect") -> str:
+    from smpp.dialect import PROFILES
+
+    return str(table.text(name, "generic", choices=sorted(PROFILES)))
+
+
+def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionConfig, ...]:
+    result = []
+    seen: set[str] = set()
+    for entry in table.tables("connections"):
+        name = entry.text("name", allow_empty=False)
+        if name in seen:
+            raise ConfigError(f"{entry.key('name')}: duplicate connection name {name!r}")
+        seen.add(name)
+        mode = entry.text("mode", choices=("esme", "smsc"))
+        if mode == "esme":
+            host = entry.text("host", allow_empty=False)
+            port = entry.integer("port", minimum=1, maximum=65535)
+        else:
+            host, port = _listen(entry)
+        system_id = entry.text("system_id", allow_empty=False)
+        if len(system_id) > 15:
+            raise ConfigError(f"{entry.key('system_id')}: longer than 15 characters (SMPP limit)")
+        password = entry.secret("password", environ=env) or ""
+        if len(password) > 8:
+            raise ConfigError(f"{entry.key('password')}: longer than 8 characters (SMPP limit)")
+        allow = tuple(_network(entry.key("allow") + f"[{i}]", n)
+                      for i, n in enumerate(entry.texts("allow", ["127.0.0.0/8", "::1/128"])))
+        result.append(SmppConnectionConfig(
+            name=name, mode=mode, host=host, port=port, system_id=system_id, password=password,
+            dialect=_dialect(entry),
+            system_type=entry.text("system_type", ""),
+            address_range=entry.text("address_range", ""),
+            bind_mode=entry.text("bind_mode", "transceiver",
+                                 choices=("transceiver", "transmitter_receiver")),
+            allow=allow,
+            enquire_link_interval=entry.number("enquire_link_interval", 30.0, minimum=0.1),
+            response_timeout=entry.number("response_timeout", 10.0, minimum=0.1),
+            window=entry.integer("window", 50, minimum=1, maximum=1000),
+            reconnect_min=entry.number("reconnect_min", 0.5, minimum=0.01),
+            reconnect_max=entry.number("reconnect_max", 30.0, minimum=0.01),
+            max_pdu=entry.integer("max_pdu", 65536 + 16, minimum=512, maximum=1 << 20),
+        ))
+        entry.reject_unknown()
+    table.reject_unknown()
+    return tuple(result)
+
+
+def _listen(entry: Table) -> tuple[str, int]:
+    listen = entry.text("listen", allow_empty=False)
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not port_text.isdigit() or not host or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"{entry.key('listen')}: expected HOST:PORT, got {listen!r}")
+    return host.strip("[]"), int(port_text)
+
+
+def _network(key: str, text: str) -> IpNetwork:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ConfigError(f"{key}: {text!r} is not an IP network") from None
+
+
+def _simulator(table: Table, env: Mapping[str, str]) -> SimulatorConfig:
+    result = SimulatorConfig(
+        enabled=table.flag("enabled", False),
+        host=table.text("host", "127.0.0.1"),
+        port=table.integer("port", 2775, minimum=0, maximum=65535),
+        system_id=table.text("system_id", "gateway"),
+        password=table.secret("password", environ=env) or "",
+        dialect=_dialect(table),
+        control_host=table.text("control_host", "127.0.0.1"),
+        control_port=table.integer("control_port", 2776, minimum=0, maximum=65535),
+    )
+    table.reject_unknown()
+    return result
+
+
+def _sms(table: Table) -> SmsConfig:
+    result = SmsConfig(
+        connection=table.text("connection", "") or None,
+        source=table.text("source", "Operator"),
+    )
+    table.reject_unknown()
+    return result
+
+
+def _passwords(table: Table) -> PasswordConfig:
+    result = PasswordConfig(
+        length=table.integer("length", 8, minimum=6, maximum=32),
+        validity_minutes=table.integer("validity_minutes", 60, minimum=1, maximum=7 * 24 * 60),
+        rate_limit_count=table.integer("rate_limit_count", 3, minimum=1, maximum=1000),
+        rate_limit_window_minutes=table.integer("rate_limit_window_minutes", 60, minimum=1),
+        login_max_failures=table.integer("login_max_failures", 5, minimum=1, maximum=100),
+        lockout_minutes=table.integer("lockout_minutes", 15, minimum=1),
+    )
+    table.reject_unknown()
+    return result

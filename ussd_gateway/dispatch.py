@@ -1,0 +1,155 @@
+"""One USSD request in, one screen out: the heart of the request flow.
+
+``UssdDispatcher`` is the :class:`smpp.ussd.UssdHandler` every SMPP connection calls. It
+normalises the MSISDN, loads the session, walks the menu engine (running the actions the engine
+asks for), saves or ends the session, and logs one line. Whatever goes wrong inside, the
+subscriber gets a short polite screen, never a trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from menus.engine import ActionCall, MenuEngine, SessionState, Step
+from smpp.ussd import UssdReply, UssdRequest
+
+from .metrics import Metrics
+from .msisdn import InvalidMsisdn, mask_msisdn, normalize_msisdn
+from .sessions import SessionStore
+
+log = logging.getLogger("ussd_gateway.ussd")
+
+SERVICE_CODE = re.compile(r"^\*(\d{1,6})[*#]")
+
+SYSTEM_TEXTS: Mapping[str, Mapping[str, str]] = {
+    "expired": {
+        "ru": "Сеанс завершён. Наберите код ещё раз.",
+        "en": "Your session has ended. Please dial the code again.",
+    },
+    "unavailable": {
+        "ru": "Сервис временно недоступен. Попробуйте позже.",
+        "en": "Service temporarily unavailable. Please try again later.",
+    },
+    "bad_number": {
+        "ru": "Услуга недоступна для этого номера.",
+        "en": "This service is not available for your number.",
+    },
+}
+
+
+class ActionRunner(Protocol):
+    """Runs a menu action for a subscriber; returns the outcome and placeholder values."""
+
+    async def run(self, action: str, msisdn: str, inputs: Mapping[str, str],
+                  language: str) -> tuple[str, Mapping[str, str]]: ...
+
+    async def language_of(self, msisdn: str) -> str | None: ...
+
+
+class UssdDispatcher:
+    def __init__(
+        self,
+        *,
+        engine: Callable[[], MenuEngine],
+        sessions: SessionStore,
+        actions: ActionRunner,
+        metrics: Metrics,
+        country_code: str,
+        default_language: str,
+        on_session_end: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._actions = actions
+        self._metrics = metrics
+        self._country_code = country_code
+        self._default_language = default_language
+        self._on_session_end = on_session_end
+
+    async def __call__(self, request: UssdRequest) -> UssdReply | None:
+        started = time.perf_counter()
+        code = "-"
+        outcome = "error"
+        masked = _safe_mask(request.msisdn)
+        try:
+            if request.is_abort:
+                outcome = "aborted"
+                if await self._sessions.delete(request.session_key):
+                    self._metrics.sessions.labels("aborted").inc()
+                return None
+            try:
+                msisdn = normalize_msisdn(request.msisdn, self._country_code)
+            except InvalidMsisdn:
+                outcome = "bad_msisdn"
+                return UssdReply(self._text("bad_number", self._default_language), final=True)
+            masked = mask_msisdn(msisdn)
+            reply, code, outcome = await self._walk(request, msisdn)
+            return reply
+        except Exception:
+            log.exception("ussd request failed conn=%s msisdn=%s", request.connection, masked)
+            await self._forget(request.session_key)
+            return UssdReply(self._text("unavailable", self._default_language), final=True)
+        finally:
+            elapsed = time.perf_counter() - started
+            self._metrics.ussd_step_seconds.observe(elapsed)
+            self._metrics.ussd_requests.labels(code, outcome).inc()
+            log.info("ussd conn=%s msisdn=%s code=%s %s outcome=%s ms=%.1f",
+                     request.connection, masked, code,
+                     "begin" if request.is_begin else "reply", outcome, elapsed * 1000)
+
+    async def _walk(self, request: UssdRequest, msisdn: str) -> tuple[UssdReply, str, str]:
+        engine = self._engine()
+        if request.is_begin:
+            if await self._sessions.delete(request.session_key):
+                self._metrics.sessions.labels("abandoned").inc()
+            language = await self._actions.language_of(msisdn) or self._default_language
+            code = _service_code(request.text, engine.codes)
+            step = engine.begin(request.text, language)
+        else:
+            saved = await self._sessions.load(request.session_key)
+            if saved is None:
+                return (UssdReply(self._text("expired", self._default_language), final=True),
+                        "-", "expired")
+            language = str(saved.get("l") or self._default_language)
+            code = str(saved.get("c") or "-")
+            step = engine.advance(SessionState.from_dict(saved["s"]), request.text)
+        step = await self._run_actions(step, msisdn, language)
+        if step.final:
+            await self._forget(request.session_key)
+            self._metrics.sessions.labels("completed").inc()
+            return UssdReply(step.text, final=True), code, "final"
+        value: dict[str, Any] = {"s": step.state.to_dict(), "c": code, "l": language}
+        await self._sessions.save(request.session_key, value)
+        return UssdReply(step.text, final=False), code, "screen"
+
+    async def _run_actions(self, step: Step, msisdn: str, language: str) -> Any:
+        engine = self._engine()
+        while isinstance(step, ActionCall):
+            outcome, values = await self._actions.run(step.action, msisdn, step.inputs, language)
+            step = engine.resolve(step.state, outcome, values)
+        return step
+
+    async def _forget(self, key: str) -> None:
+        await self._sessions.delete(key)
+        if self._on_session_end is not None:
+            await self._on_session_end(key)
+
+    def _text(self, key: str, language: str) -> str:
+        texts = SYSTEM_TEXTS[key]
+        return texts.get(language) or texts[self._default_language]
+
+
+def _service_code(dialed: str, known: frozenset[str]) -> str:
+    match = SERVICE_CODE.match(dialed)
+    if match and match.group(1) in known:
+        return match.group(1)
+    return "unknown"
+
+
+def _safe_mask(raw: str) -> str:
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    return mask_msisdn(digits) if len(digits) >= 7 else "?"

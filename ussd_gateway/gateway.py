@@ -1,0 +1,243 @@
+"""The one place that builds every part, wires them together and shuts them down in reverse.
+
+Start order: store -> services -> menus -> sessions -> simulator (if embedded) -> SMPP
+connections -> SMS outbox sender -> HTTP. Stop order is the reverse, so the SMPP links unbind
+before the store closes and no request is left half-answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from menus.engine import MenuEngine, ScreenLimits
+from menus.loader import MenuError, load_menus
+from smpp.client import EsmeClient, EsmeSettings
+from smpp.dialect import PROFILES
+from smpp.server import SmscServer, SmscSettings
+from smpp.simulator import Simulator, SimulatorSettings
+
+from . import services as svc
+from .actions import KNOWN_ACTIONS, ServiceActions, ServiceBundle
+from .config import GatewayConfig, SmppConnectionConfig
+from .dispatch import UssdDispatcher
+from .http import build_app
+from .metrics import Metrics
+from .sessions import MemorySessionStore, SessionStore
+from .sms_transport import SmppSmsTransport
+from .store.database import Database
+
+log = logging.getLogger("ussd_gateway")
+
+
+@dataclass
+class Running:
+    """What a started gateway exposes (to the CLI, the HTTP API and tests)."""
+
+    db: Database
+    services: ServiceBundle
+    sessions: SessionStore
+    dispatcher: UssdDispatcher
+    simulator: Simulator | None
+    clients: dict[str, EsmeClient]
+    servers: dict[str, SmscServer]
+    outbox: svc.OutboxSender | None
+    http_port: int | None
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self._engine: MenuEngine | None = None
+        self._stack = AsyncExitStack()
+        self.running: Running | None = None
+
+    @property
+    def engine(self) -> MenuEngine:
+        assert self._engine is not None, "gateway not started"
+        return self._engine
+
+    def load_engine(self) -> MenuEngine:
+        cfg = self.config.menus
+        menus = load_menus(list(cfg.paths), KNOWN_ACTIONS)
+        limits = ScreenLimits(gsm7_chars=cfg.gsm7_chars, ucs2_chars=cfg.ucs2_chars,
+                              more_key=cfg.more_key, back_key=cfg.back_key,
+                              max_retries=cfg.max_retries)
+        return MenuEngine(menus, limits, default_language=cfg.default_language)
+
+    def reload_menus(self) -> str | None:
+        """Swap in freshly loaded menus; on any error keep the old ones and say why."""
+        try:
+            engine = self.load_engine()
+        except MenuError as exc:
+            log.error("menu reload refused, old menus keep serving: %s", exc)
+            return str(exc)
+        self._engine = engine
+        log.info("menus reloaded: codes %s", ", ".join(sorted(engine.codes)))
+        return None
+
+    async def start(self) -> Running:
+        try:
+            return await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+
+    async def _start(self) -> Running:
+        cfg = self.config
+        stack = self._stack
+        db = await Database.connect(cfg.store.url)
+        stack.push_async_callback(db.close)
+        if cfg.store.auto_upgrade:
+            await db.upgrade()
+        if cfg.store.demo_data:
+            await svc.seed_demo(db)
+        bundle = self._services(db)
+        self._engine = self.load_engine()
+        sessions = await self._sessions()
+        stack.push_async_callback(sessions.close)
+
+        outbox_wake: list[Callable[[], None]] = []
+        actions = ServiceActions(bundle, on_sms_queued=lambda: [w() for w in outbox_wake] and None)
+        dispatcher = UssdDispatcher(
+            engine=lambda: self.engine, sessions=sessions, actions=actions, metrics=self.metrics,
+            country_code=cfg.country_code, default_language=cfg.menus.default_language)
+
+        simulator = None
+        if cfg.simulator.enabled:
+            simulator = Simulator(SimulatorSettings(
+                host=cfg.simulator.host, port=cfg.simulator.port,
+                system_id=cfg.simulator.system_id, password=cfg.simulator.password,
+                dialect=PROFILES[cfg.simulator.dialect],
+                control_host=cfg.simulator.control_host, control_port=cfg.simulator.control_port))
+            await simulator.start()
+            stack.push_async_callback(simulator.stop)
+
+        outbox_svc = svc.OutboxService(db)
+        clients: dict[str, EsmeClient] = {}
+        servers: dict[str, SmscServer] = {}
+        for conn in cfg.connections:
+            if conn.mode == "esme":
+                client = EsmeClient(_esme_settings(conn, cfg.sms.source), dispatcher,
+                                    on_receipt=_receipt_recorder(outbox_svc, self.metrics))
+                await client.start()
+                stack.push_async_callback(client.stop)
+                clients[conn.name] = client
+            else:
+                server = SmscServer(_smsc_settings(conn), dispatcher)
+                await server.start()
+                stack.push_async_callback(server.stop)
+                servers[conn.name] = server
+
+        outbox = None
+        sms_name = cfg.sms.connection or next(iter(clients), None)
+        if sms_name is not None and sms_name in clients:
+            outbox = svc.OutboxSender(db, SmppSmsTransport(clients[sms_name], self.metrics),
+                                      settings=self._outbox_settings())
+            task = asyncio.create_task(outbox.run(), name="sms-outbox")
+            outbox_wake.append(outbox.wake)
+            stack.push_async_callback(_stop_outbox, outbox, task)
+        elif sms_name is not None:
+            log.warning("sms.connection %r is not an ESME connection: SMS stay queued", sms_name)
+
+        self.running = Running(db=db, services=bundle, sessions=sessions, dispatcher=dispatcher,
+                               simulator=simulator, clients=clients, servers=servers,
+                               outbox=outbox, http_port=None)
+        if cfg.http.enabled:
+            self.running.http_port = await self._start_http()
+        return self.running
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+        self.running = None
+
+    def _services(self, db: Database) -> ServiceBundle:
+        p = self.config.passwords
+        return ServiceBundle(
+            subscribers=svc.SubscriberService(db),
+            passwords=svc.PasswordService(db, settings=svc.PasswordSettings(
+                length=p.length, validity_minutes=p.validity_minutes,
+                rate_limit_count=p.rate_limit_count,
+                rate_limit_window_minutes=p.rate_limit_window_minutes,
+                login_max_failures=p.login_max_failures, lockout_minutes=p.lockout_minutes,
+                secret_key=self.config.secret_key, operator_name=self.config.operator_name)),
+            numbers=svc.NumberManagementService(db),
+            balances=svc.BalanceService(db),
+        )
+
+    def _outbox_settings(self) -> Any:
+        return svc.OutboxSettings(secret_key=self.config.secret_key)
+
+    async def _sessions(self) -> SessionStore:
+        cfg = self.config.sessions
+        if cfg.backend == "redis":
+            from .sessions.redis import RedisSessionStore
+
+            store = RedisSessionStore.from_url(cfg.redis_url, cfg.key_prefix, cfg.timeout_seconds)
+            if not await store.ping():
+                await store.close()
+                raise RuntimeError(f"sessions.redis_url: cannot reach Redis at {cfg.redis_url}")
+            return store
+        return MemorySessionStore(cfg.timeout_seconds)
+
+    async def _ready(self) -> dict[str, bool]:
+        running = self.running
+        if running is None:
+            return {"store": False, "smpp": False}
+        bound = any(c.is_bound for c in running.clients.values()) or any(
+            s.bound_sessions > 0 for s in running.servers.values())
+        return {"store": await running.db.ping(), "smpp": bound}
+
+    async def _start_http(self) -> int:
+        cfg = self.config.http
+        app = build_app(metrics_registry=self.metrics, ready=self._ready,
+                        max_body_bytes=cfg.max_body_bytes)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, cfg.host, cfg.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else cfg.port
+
+
+def _esme_settings(conn: SmppConnectionConfig, sms_source: str) -> EsmeSettings:
+    return EsmeSettings(
+        name=conn.name, host=conn.host, port=conn.port, system_id=conn.system_id,
+        password=conn.password, system_type=conn.system_type, address_range=conn.address_range,
+        bind_mode=conn.bind_mode, dialect=PROFILES[conn.dialect],
+        enquire_link_interval=conn.enquire_link_interval, response_timeout=conn.response_timeout,
+        window=conn.window, reconnect_min=conn.reconnect_min, reconnect_max=conn.reconnect_max,
+        sms_source=sms_source)
+
+
+def _smsc_settings(conn: SmppConnectionConfig) -> SmscSettings:
+    return SmscSettings(
+        name=conn.name, host=conn.host, port=conn.port, system_id=conn.system_id,
+        password=conn.password, allow=conn.allow, dialect=PROFILES[conn.dialect],
+        max_pdu=conn.max_pdu, window=conn.window,
+        enquire_link_interval=conn.enquire_link_interval)
+
+
+def _receipt_recorder(outbox: Any, metrics: Metrics) -> Callable[[str, str], Awaitable[None]]:
+    async def record(message_id: str, state: str) -> None:
+        if await outbox.record_receipt(message_id, state):
+            metrics.sms.labels("delivered" if state == "DELIVRD" else "failed").inc()
+
+    return record
+
+
+async def _stop_outbox(outbox: svc.OutboxSender, task: asyncio.Task[None]) -> None:
+    await outbox.stop()
+    try:
+        await asyncio.wait_for(task, 5)
+    except (TimeoutError, asyncio.CancelledError):
+        task.cancel()
