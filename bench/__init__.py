@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` (full) and `python -m bench --quick` (make bench)."""
