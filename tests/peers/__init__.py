@@ -1,0 +1,1 @@
+"""Misbehaving ESMEs and raw PDU builders for the SMSC-role tests."""
