@@ -1,0 +1,193 @@
+"""The ESME client against SMSCs that misbehave: it survives, reconnects, loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from smpp.client import EsmeClient
+from smpp.ussd import UssdReply, UssdRequest
+from tests.smscs import misbehaving, pdus
+from tests.smscs.base import ScriptedSmsc
+from tests.test_smpp_client import TIMEOUT, Menu, settings, ussd_request
+
+
+async def started(smsc: ScriptedSmsc, client_handler: object = None, **overrides: object
+                  ) -> EsmeClient:
+    await smsc.start()
+    handler = client_handler if client_handler is not None else Menu()
+    client = EsmeClient(settings(smsc.port, **overrides), handler)  # type: ignore[arg-type]
+    await client.start()
+    assert await client.wait_bound(TIMEOUT)
+    return client
+
+
+async def test_link_dropped_mid_dialogue_reply_goes_out_after_reconnect() -> None:
+    smsc = ScriptedSmsc()
+    release = asyncio.Event()
+
+    async def handler(request: UssdRequest) -> UssdReply:
+        await release.wait()
+        return UssdReply("Balance: 100.00", final=True)
+
+    client = await started(smsc, handler)
+    try:
+        await smsc.deliver(ussd_request("*100#", 1, b"\x09\x00"))
+        smsc.bound_connection.abort()
+        await smsc.wait_binds(2)
+        release.set()
+        screen = await asyncio.wait_for(smsc.submits.get(), TIMEOUT)
+        assert screen.text == "Balance: 100.00"
+        assert screen.tlvs[pdus.TAG_ITS_SESSION_INFO] == b"\x09\x01"
+        assert client.reconnects >= 1
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_sms_in_flight_when_the_link_drops_is_resent() -> None:
+    smsc = misbehaving.DropsOnFirstSubmit()
+    client = await started(smsc)
+    try:
+        submission = await client.submit_sms("79161234567", "Your password: 1234")
+        assert submission.status == "accepted"
+        sms = await asyncio.wait_for(smsc.submits.get(), TIMEOUT)
+        assert sms.text == "Your password: 1234"
+        assert smsc.dropped == 1 and smsc.binds >= 2
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_silent_smsc_is_detected_as_dead_and_redialled() -> None:
+    smsc = misbehaving.NeverAnswersEnquireLink()
+    client = await started(smsc, enquire_link_interval=0.2, response_timeout=0.5)
+    try:
+        first = smsc.bound_connection
+        await smsc.wait_binds(2)
+        # the dead connection was closed by the client, not left dangling
+        await asyncio.wait_for(first.closed.wait(), TIMEOUT)
+        assert smsc.enquire_links >= 1
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_throttled_sms_is_resent_not_dropped() -> None:
+    smsc = misbehaving.Throttles(3)
+    client = await started(smsc)
+    try:
+        submission = await client.submit_sms("79161234567", "Your password: 1234")
+        assert submission.status == "accepted"
+        assert client.throttled == 3
+        sms = await asyncio.wait_for(smsc.submits.get(), TIMEOUT)
+        assert sms.text == "Your password: 1234"
+        assert smsc.submits.empty()  # exactly one accepted copy
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_throttled_ussd_reply_is_resent() -> None:
+    smsc = misbehaving.Throttles(2)
+    client = await started(smsc)
+    try:
+        await smsc.deliver(ussd_request("*111#", 1, b"\x10\x00"))
+        screen = await asyncio.wait_for(smsc.submits.get(), TIMEOUT)
+        assert screen.text == "1 Balance\n2 Password"
+        assert smsc.throttled == 2
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_sms_still_throttled_at_the_deadline_reports_throttled() -> None:
+    smsc = misbehaving.Throttles(10_000)
+    client = await started(smsc, response_timeout=0.5)
+    try:
+        submission = await client.submit_sms("79161234567", "hi")
+        assert submission.status == "throttled"
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_huge_command_length_drops_the_link_and_redials() -> None:
+    smsc = misbehaving.SendsAfterBind(misbehaving.huge_command_length())
+    client = await started(smsc)
+    try:
+        await smsc.wait_binds(2)
+        assert await client.wait_bound(TIMEOUT)
+        await smsc.deliver(ussd_request("*111#", 1, b"\x01\x00"))
+        assert (await asyncio.wait_for(smsc.submits.get(), TIMEOUT)).text.startswith("1 ")
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_too_short_command_length_drops_the_link_and_redials() -> None:
+    smsc = misbehaving.SendsAfterBind(misbehaving.short_command_length())
+    client = await started(smsc)
+    try:
+        await smsc.wait_binds(2)
+        assert await client.wait_bound(TIMEOUT)
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_unknown_command_gets_generic_nack_and_the_link_stays() -> None:
+    smsc = misbehaving.SendsAfterBind(misbehaving.unknown_command())
+    client = await started(smsc)
+    try:
+        await smsc.wait_for(lambda: smsc.unsolicited)
+        _, command_id, status, sequence = pdus.header(smsc.unsolicited[0])
+        assert (command_id, status, sequence) == (pdus.GENERIC_NACK, pdus.ESME_RINVCMDID, 7)
+        await smsc.deliver(ussd_request("*111#", 1, b"\x01\x00"))
+        await asyncio.wait_for(smsc.submits.get(), TIMEOUT)
+        assert smsc.binds == 1
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_deliver_sm_with_a_broken_body_gets_an_error_resp() -> None:
+    smsc = ScriptedSmsc()
+    client = await started(smsc)
+    try:
+        # a TLV that claims 9 octets but has 1: the link must survive it
+        broken = pdus.deliver_sm(3, "79161234567", "111", b"*111#") + b"\x05\x01\x00\x09\x01"
+        broken = len(broken).to_bytes(4, "big") + broken[4:]
+        response = await smsc.bound_connection.request(broken)
+        assert pdus.header(response)[2] != pdus.ESME_ROK
+        await smsc.deliver(ussd_request("*111#", 1, b"\x01\x00"))
+        await asyncio.wait_for(smsc.submits.get(), TIMEOUT)
+        assert smsc.binds == 1
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_refused_binds_are_retried_until_accepted() -> None:
+    smsc = misbehaving.RefusesBinds(3)
+    client = await started(smsc)
+    try:
+        assert smsc.bind_attempts == 4
+        assert client.binds == 1
+        assert client.reconnects >= 3
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_transmitter_receiver_pair() -> None:
+    smsc = ScriptedSmsc()
+    client = await started(smsc, bind_mode="transmitter_receiver")
+    try:
+        assert sorted(c.bind_command for c in smsc.connections) == [
+            pdus.BIND_RECEIVER, pdus.BIND_TRANSMITTER]
+        # the request arrives on the receiver; the reply goes out on the transmitter
+        await smsc.deliver(ussd_request("*111#", 1, b"\x01\x00"))
+        assert (await asyncio.wait_for(smsc.submits.get(), TIMEOUT)).text.startswith("1 ")
+    finally:
+        await client.stop()
+        await smsc.stop()
