@@ -1,0 +1,52 @@
+"""Generating temporary passwords and judging chosen ones (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+import secrets
+
+# No 0/O/o, 1/l/I/i, 5/S/s, 2/Z/z, 8/B, 6/b/G, 9/g/q: a password read off a small screen
+# must survive being typed in.
+LOOK_ALIKE_FREE_ALPHABET = "347acdefhjkmnprtuvwxyACDEFHJKLMNPRTUVWXY"
+
+COMMON_PASSWORDS: frozenset[str] = frozenset(
+    """
+    123456 1234567 12345678 123456789 1234567890 password password1 qwerty qwerty123
+    qwertyuiop 11111111 00000000 iloveyou abc12345 1q2w3e4r 1q2w3e4r5t qwe123 zaq12wsx
+    admin123 letmein welcome1 passw0rd p@ssw0rd 123123123 987654321 asdfghjkl 12341234
+    11223344 parol parol123 privet gfhjkm qwertyu1 password123 aa123456 123qwe123
+    """.split()
+)
+
+
+def generate_password(length: int, alphabet: str = LOOK_ALIKE_FREE_ALPHABET) -> str:
+    if length < 4:
+        raise ValueError("a password shorter than 4 characters is not a password")
+    if len(set(alphabet)) < 10:
+        raise ValueError("the password alphabet needs at least 10 distinct characters")
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def check_password_policy(
+    password: str,
+    msisdn: str,
+    *,
+    min_length: int,
+    max_length: int = 128,
+    common: frozenset[str] = COMMON_PASSWORDS,
+) -> str | None:
+    """Return why ``password`` is refused, or None when it is acceptable."""
+    if len(password) < min_length:
+        return f"too short: at least {min_length} characters"
+    if len(password) > max_length:
+        return f"too long: at most {max_length} characters"
+    if password.strip() != password:
+        return "must not start or end with a space"
+    if len(set(password)) < 3:
+        return "too simple: use more different characters"
+    digits = "".join(ch for ch in password if ch.isdigit())
+    national = msisdn[-10:]
+    if national and (national in digits or msisdn in digits or digits in {msisdn, national}):
+        return "must not contain your phone number"
+    if password.lower() in common:
+        return "too common: choose another"
+    return None

@@ -1,0 +1,57 @@
+"""Helpers shared by the services: the clock, row locks, audit records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ussd_gateway.store.models import AuditRow, SubscriberRow
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_channel(channel: str) -> None:
+    if not channel or not isinstance(channel, str):
+        raise ValueError("every change needs a channel for the audit log (ussd, web, operator:x)")
+
+
+async def lock_subscriber(session: AsyncSession, msisdn: str) -> SubscriberRow | None:
+    """Load the subscriber and hold its row lock until the transaction ends.
+
+    On PostgreSQL this is SELECT ... FOR UPDATE; on SQLite the write transaction already
+    holds the database write lock (BEGIN IMMEDIATE), so changes to one subscriber are
+    serialised on both.
+    """
+    result = await session.execute(
+        select(SubscriberRow).where(SubscriberRow.msisdn == msisdn).with_for_update()
+    )
+    return result.scalar_one_or_none()
+
+
+def audit(
+    session: AsyncSession,
+    *,
+    at: datetime,
+    msisdn: str | None,
+    channel: str,
+    action: str,
+    details: Mapping[str, object] | None = None,
+) -> None:
+    """Add an audit row to the transaction. Callers never pass a password or an SMS body."""
+    session.add(
+        AuditRow(
+            at=at,
+            msisdn=msisdn,
+            channel=channel,
+            action=action,
+            details=json.dumps(dict(details or {}), default=str, sort_keys=True),
+        )
+    )

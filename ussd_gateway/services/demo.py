@@ -1,0 +1,41 @@
+"""Demo subscribers for `ussd-gateway demo` and the simulator."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import update
+
+from ussd_gateway.services.subscribers import SubscriberService
+from ussd_gateway.store.database import Database
+from ussd_gateway.store.models import BalanceRow
+
+# msisdn, owner, region, language, balance in kopecks
+DEMO_SUBSCRIBERS: tuple[tuple[str, str, str, str, int], ...] = (
+    ("79160000001", "Ivan Petrov", "Moscow", "ru", 15_075),
+    ("79160000002", "Ivan Petrov", "Moscow", "en", 4_200),
+    ("79160000003", "Anna Smirnova", "Moscow", "ru", 99_900),
+)
+
+
+async def seed_demo(db: Database) -> list[str]:
+    """Create (or reset) the demo subscribers and their balances; safe to run again."""
+    subscribers = SubscriberService(db)
+    now = datetime.now(UTC)
+    for msisdn, owner, region, language, amount in DEMO_SUBSCRIBERS:
+        await subscribers.upsert(
+            msisdn,
+            owner=owner,
+            region=region,
+            language=language,
+            status="active",
+            currency="RUB",
+            channel="demo",
+        )
+        async with db.write() as session:
+            await session.execute(
+                update(BalanceRow)
+                .where(BalanceRow.msisdn == msisdn)
+                .values(amount_minor=amount, updated_at=now)
+            )
+    return [row[0] for row in DEMO_SUBSCRIBERS]

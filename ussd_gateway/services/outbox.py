@@ -1,0 +1,175 @@
+"""The SMS outbox: writing messages (in the caller's transaction), receipts, lookups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ussd_gateway.security.encryption import BodyCipher
+from ussd_gateway.services.common import Clock, utc_now
+from ussd_gateway.services.settings import OutboxSettings, ServiceSettings
+from ussd_gateway.store.database import Database
+from ussd_gateway.store.models import OutboxRow
+
+PENDING, SENDING, SENT = "pending", "sending", "sent"
+DELIVERED, UNDELIVERABLE = "delivered", "undeliverable"
+FAILED, EXPIRED, SUPERSEDED = "failed", "expired", "superseded"
+
+# Final receipt states (SMPP 3.4 appendix B) and what they make of the message.
+_RECEIPT_OUTCOME = {
+    "DELIVRD": DELIVERED,
+    "UNDELIV": UNDELIVERABLE,
+    "EXPIRED": UNDELIVERABLE,
+    "REJECTD": UNDELIVERABLE,
+    "DELETED": UNDELIVERABLE,
+}
+_RECEIPT_STATES = {*_RECEIPT_OUTCOME, "ENROUTE", "ACCEPTD", "UNKNOWN"}
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message as operators and tests see it: never its body."""
+
+    id: int
+    destination: str
+    purpose: str
+    secret: bool
+    state: str
+    attempts: int
+    created_at: datetime
+    smsc_message_id: str | None
+    receipt_state: str | None
+    has_body: bool
+    last_error: str | None
+
+
+def _view(row: OutboxRow) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        destination=row.destination,
+        purpose=row.purpose,
+        secret=row.secret,
+        state=row.state,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        smsc_message_id=row.smsc_message_id,
+        receipt_state=row.receipt_state,
+        has_body=row.body is not None or row.body_encrypted is not None,
+        last_error=row.last_error,
+    )
+
+
+def body_associated_data(destination: str) -> bytes:
+    # Binds a ciphertext to its destination, so a row edited to point elsewhere won't decrypt.
+    return destination.encode()
+
+
+async def enqueue_sms(
+    session: AsyncSession,
+    *,
+    destination: str,
+    text: str,
+    now: datetime,
+    purpose: str,
+    cipher: BodyCipher | None = None,
+    expires_in: timedelta,
+) -> OutboxRow:
+    """Add an SMS to the outbox inside the caller's transaction. With a ``cipher`` the body
+    is a secret and is stored encrypted."""
+    row = OutboxRow(
+        destination=destination,
+        body=None if cipher else text,
+        body_encrypted=(
+            cipher.encrypt(text, associated=body_associated_data(destination)) if cipher else None
+        ),
+        secret=cipher is not None,
+        purpose=purpose,
+        state=PENDING,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+        expires_at=now + expires_in,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def supersede_pending(session: AsyncSession, *, destination: str, purpose: str) -> int:
+    """Drop unsent messages of ``purpose`` to ``destination`` (an old password, replaced)."""
+    result = await session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.destination == destination,
+            OutboxRow.purpose == purpose,
+            OutboxRow.state == PENDING,
+        )
+        .values(state=SUPERSEDED, body=None, body_encrypted=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class OutboxService:
+    def __init__(
+        self, db: Database, settings: ServiceSettings | None = None, clock: Clock = utc_now
+    ) -> None:
+        self._db = db
+        self._settings: OutboxSettings = (settings or ServiceSettings()).outbox
+        self._clock = clock
+
+    async def enqueue(self, destination: str, text: str, *, purpose: str = "notice") -> int:
+        """Queue a plain (non-secret) SMS; returns its outbox id."""
+        now = self._clock()
+        async with self._db.write() as session:
+            row = await enqueue_sms(
+                session,
+                destination=destination,
+                text=text,
+                now=now,
+                purpose=purpose,
+                expires_in=self._settings.max_age,
+            )
+            return row.id
+
+    async def record_receipt(self, smsc_message_id: str, state: str) -> bool:
+        """Record a delivery receipt (``DELIVRD``, ``UNDELIV``, ...); False when no sent
+        message carries that SMSC message id."""
+        state = state.strip().upper()
+        if state not in _RECEIPT_STATES:
+            state = "UNKNOWN"
+        now = self._clock()
+        values: dict[str, object] = {"receipt_state": state, "receipt_at": now}
+        if state in _RECEIPT_OUTCOME:
+            values["state"] = _RECEIPT_OUTCOME[state]
+        async with self._db.write() as session:
+            result = await session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.smsc_message_id == smsc_message_id,
+                    OutboxRow.state.in_((SENT, DELIVERED, UNDELIVERABLE)),
+                )
+                .values(**values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def get(self, message_id: int) -> OutboxMessage | None:
+        async with self._db.read() as session:
+            row = await session.get(OutboxRow, message_id)
+            return _view(row) if row is not None else None
+
+    async def messages_to(self, destination: str) -> tuple[OutboxMessage, ...]:
+        async with self._db.read() as session:
+            rows = await session.scalars(
+                select(OutboxRow).where(OutboxRow.destination == destination).order_by(OutboxRow.id)
+            )
+            return tuple(_view(row) for row in rows)
+
+    async def count_unsent(self) -> int:
+        async with self._db.read() as session:
+            count = await session.scalar(
+                select(func.count()).where(OutboxRow.state.in_((PENDING, SENDING)))
+            )
+            return int(count or 0)

@@ -1,0 +1,306 @@
+"""Passwords for the personal account: the SMS password (*111*25#), login, change.
+
+Failed logins are counted *before* the hash is checked, in the same locked transaction that
+reads the lockout, so concurrent guesses can never exceed the configured number.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ussd_gateway.msisdn import mask_msisdn
+from ussd_gateway.security.encryption import BodyCipher
+from ussd_gateway.security.hashing import PermanentHasher, TemporaryHasher
+from ussd_gateway.security.passwords import check_password_policy, generate_password
+from ussd_gateway.services.common import Clock, audit, check_channel, lock_subscriber, utc_now
+from ussd_gateway.services.outbox import enqueue_sms, supersede_pending
+from ussd_gateway.services.results import (
+    ChangeResult,
+    InvalidCredentials,
+    LockedOut,
+    LoginOk,
+    LoginResult,
+    NotSubscriber,
+    PasswordChanged,
+    PasswordIssued,
+    PasswordRejected,
+    RateLimited,
+)
+from ussd_gateway.services.settings import ServiceSettings
+from ussd_gateway.store.database import Database
+from ussd_gateway.store.models import CredentialRow, PasswordIssueRow, SubscriberRow
+
+log = logging.getLogger(__name__)
+
+PASSWORD_SMS = "password"
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A reserved login attempt and the hashes to check it against."""
+
+    failures_so_far: int  # including this attempt
+    temporary_hash: str | None
+    temporary_valid: bool
+    permanent_hash: str | None
+    must_change: bool
+
+
+class PasswordService:
+    def __init__(
+        self,
+        db: Database,
+        settings: ServiceSettings | None = None,
+        clock: Clock = utc_now,
+        *,
+        on_sms_queued: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_sms_queued`` is called after a password SMS is committed (OutboxSender.wake)."""
+        self._db = db
+        self._settings = settings or ServiceSettings()
+        self._policy = self._settings.passwords
+        self._clock = clock
+        self._on_sms_queued = on_sms_queued
+        if not self._policy.hash_key:
+            raise ValueError("passwords.hash_key is empty; set it in config or the environment")
+        if not self._settings.outbox.body_key:
+            raise ValueError("outbox.body_key is empty; set it in config or the environment")
+        self._temporary = TemporaryHasher(self._policy.hash_key)
+        self._permanent = PermanentHasher(
+            time_cost=self._policy.argon2_time_cost,
+            memory_cost_kib=self._policy.argon2_memory_kib,
+        )
+        self._cipher = BodyCipher(self._settings.outbox.body_key)
+
+    # --- *111*25# ---------------------------------------------------------------------------
+    async def issue_temporary(
+        self, msisdn: str, *, channel: str
+    ) -> PasswordIssued | RateLimited | NotSubscriber:
+        """A new temporary password, by SMS, replacing any earlier temporary one.
+
+        The credential (hash only) and the SMS (encrypted) are written in one transaction.
+        """
+        check_channel(channel)
+        policy = self._policy
+        password = generate_password(policy.length, policy.alphabet)
+        digest = self._temporary.hash(msisdn, password)
+        now = self._clock()
+        expires_at = now + policy.validity
+        async with self._db.write() as session:
+            subscriber = await lock_subscriber(session, msisdn)
+            if subscriber is None or subscriber.status != "active":
+                return NotSubscriber()
+            limited = await self._rate_limited(session, msisdn, now)
+            if limited is not None:
+                audit(
+                    session,
+                    at=now,
+                    msisdn=msisdn,
+                    channel=channel,
+                    action="password.rate_limited",
+                    details={"retry_after_s": int(limited.retry_after.total_seconds())},
+                )
+                return limited
+            session.add(PasswordIssueRow(msisdn=msisdn, issued_at=now, channel=channel))
+            credential = await session.get(CredentialRow, msisdn)
+            if credential is None:
+                credential = CredentialRow(msisdn=msisdn, must_change=True, failed_attempts=0)
+                session.add(credential)
+            credential.temporary_hash = digest
+            credential.temporary_expires_at = expires_at
+            credential.updated_at = now
+            await supersede_pending(session, destination=msisdn, purpose=PASSWORD_SMS)
+            await enqueue_sms(
+                session,
+                destination=msisdn,
+                text=self._sms_text(subscriber, password),
+                now=now,
+                purpose=PASSWORD_SMS,
+                cipher=self._cipher,
+                expires_in=min(policy.validity, self._settings.outbox.max_age),
+            )
+            audit(
+                session,
+                at=now,
+                msisdn=msisdn,
+                channel=channel,
+                action="password.issued",
+                details={"expires_at": expires_at.isoformat()},
+            )
+        log.info("issued a temporary password to %s via %s", mask_msisdn(msisdn), channel)
+        if self._on_sms_queued is not None:
+            self._on_sms_queued()
+        return PasswordIssued(expires_at=expires_at)
+
+    async def _rate_limited(
+        self, session: AsyncSession, msisdn: str, now: datetime
+    ) -> RateLimited | None:
+        limit, window = self._policy.rate_limit_count, self._policy.rate_limit_window
+        recent = list(
+            await session.scalars(
+                select(PasswordIssueRow.issued_at)
+                .where(PasswordIssueRow.msisdn == msisdn, PasswordIssueRow.issued_at > now - window)
+                .order_by(PasswordIssueRow.issued_at)
+            )
+        )
+        if len(recent) < limit:
+            return None
+        frees_up_at = recent[len(recent) - limit] + window
+        return RateLimited(retry_after=max(frees_up_at - now, timedelta(seconds=1)))
+
+    def _sms_text(self, subscriber: SubscriberRow, password: str) -> str:
+        templates = dict(self._policy.sms_templates)
+        template = templates.get(subscriber.language, self._policy.sms_templates[0][1])
+        return template.format(password=password)
+
+    # --- login ------------------------------------------------------------------------------
+    async def verify_login(self, msisdn: str, password: str, *, channel: str) -> LoginResult:
+        check_channel(channel)
+        attempt = await self._reserve_attempt(msisdn, channel)
+        if not isinstance(attempt, _Attempt):
+            return attempt
+        matched, by_temporary = await self._check(msisdn, password, attempt)
+        return await self._settle(msisdn, attempt, matched, by_temporary, channel, "login")
+
+    async def change_password(
+        self, msisdn: str, current_password: str, new_password: str, *, channel: str
+    ) -> ChangeResult:
+        """Replace the password (temporary or permanent) with one the subscriber chose."""
+        check_channel(channel)
+        refusal = check_password_policy(new_password, msisdn, min_length=self._policy.min_length)
+        if refusal is None and new_password == current_password:
+            refusal = "must differ from the current password"
+        if refusal is not None:
+            return PasswordRejected(refusal)
+        attempt = await self._reserve_attempt(msisdn, channel)
+        if not isinstance(attempt, _Attempt):
+            return attempt
+        matched, by_temporary = await self._check(msisdn, current_password, attempt)
+        settled = await self._settle(msisdn, attempt, matched, by_temporary, channel, "change")
+        if not isinstance(settled, LoginOk):
+            return settled
+        new_hash = await self._permanent.hash(new_password)
+        now = self._clock()
+        async with self._db.write() as session:
+            credential = await self._lock_credential(session, msisdn)
+            if credential is None:
+                return InvalidCredentials(attempts_left=None)
+            credential.permanent_hash = new_hash
+            credential.temporary_hash = None
+            credential.temporary_expires_at = None
+            credential.must_change = False
+            credential.updated_at = now
+            audit(session, at=now, msisdn=msisdn, channel=channel, action="password.changed")
+        log.info("password changed for %s via %s", mask_msisdn(msisdn), channel)
+        return PasswordChanged()
+
+    async def _lock_credential(self, session: AsyncSession, msisdn: str) -> CredentialRow | None:
+        result = await session.execute(
+            select(CredentialRow).where(CredentialRow.msisdn == msisdn).with_for_update()
+        )
+        return result.scalar_one_or_none()
+
+    async def _reserve_attempt(
+        self, msisdn: str, channel: str
+    ) -> _Attempt | InvalidCredentials | LockedOut:
+        now = self._clock()
+        limit = self._policy.max_failed_logins
+        async with self._db.write() as session:
+            subscriber = await lock_subscriber(session, msisdn)
+            credential = await self._lock_credential(session, msisdn)
+            if subscriber is None or subscriber.status != "active" or credential is None:
+                return InvalidCredentials(attempts_left=None)
+            if credential.locked_until is not None:
+                if credential.locked_until > now:
+                    return LockedOut(retry_after=credential.locked_until - now)
+                credential.locked_until = None  # the lockout is over: a fresh start
+                credential.failed_attempts = 0
+            if credential.failed_attempts >= limit:
+                # Attempts still being checked by another request used up the allowance.
+                return LockedOut(retry_after=self._policy.lockout)
+            credential.failed_attempts += 1
+            credential.updated_at = now
+            expires = credential.temporary_expires_at
+            return _Attempt(
+                failures_so_far=credential.failed_attempts,
+                temporary_hash=credential.temporary_hash,
+                temporary_valid=expires is not None and expires > now,
+                permanent_hash=credential.permanent_hash,
+                must_change=credential.must_change,
+            )
+
+    async def _check(self, msisdn: str, password: str, attempt: _Attempt) -> tuple[bool, bool]:
+        """(matched, matched the temporary password)."""
+        if (
+            attempt.temporary_hash is not None
+            and attempt.temporary_valid
+            and self._temporary.verify(msisdn, password, attempt.temporary_hash)
+        ):
+            return True, True
+        if attempt.permanent_hash is not None and await self._permanent.verify(
+            attempt.permanent_hash, password
+        ):
+            return True, False
+        return False, False
+
+    async def _settle(
+        self,
+        msisdn: str,
+        attempt: _Attempt,
+        matched: bool,
+        by_temporary: bool,
+        channel: str,
+        purpose: str,
+    ) -> LoginResult:
+        now = self._clock()
+        limit = self._policy.max_failed_logins
+        async with self._db.write() as session:
+            credential = await self._lock_credential(session, msisdn)
+            if credential is None:
+                return InvalidCredentials(attempts_left=None)
+            if matched:
+                credential.failed_attempts = 0
+                credential.locked_until = None
+                credential.updated_at = now
+                if purpose == "login":
+                    audit(
+                        session,
+                        at=now,
+                        msisdn=msisdn,
+                        channel=channel,
+                        action="login.ok",
+                        details={"temporary": by_temporary},
+                    )
+                return LoginOk(must_change=by_temporary or credential.must_change)
+            if credential.failed_attempts >= limit:
+                credential.locked_until = now + self._policy.lockout
+                credential.updated_at = now
+                audit(
+                    session,
+                    at=now,
+                    msisdn=msisdn,
+                    channel=channel,
+                    action="login.locked",
+                    details={"failures": credential.failed_attempts, "during": purpose},
+                )
+                log.info(
+                    "locked out %s after %d failed attempts",
+                    mask_msisdn(msisdn),
+                    credential.failed_attempts,
+                )
+                return LockedOut(retry_after=self._policy.lockout)
+            audit(
+                session,
+                at=now,
+                msisdn=msisdn,
+                channel=channel,
+                action="login.failed",
+                details={"failures": credential.failed_attempts, "during": purpose},
+            )
+            return InvalidCredentials(attempts_left=limit - credential.failed_attempts)

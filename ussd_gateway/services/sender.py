@@ -1,0 +1,263 @@
+"""Drains the SMS outbox through an SmsTransport, once per message, surviving restarts.
+
+A message is claimed (state "sending", a lease and a claim token) in one short transaction
+with FOR UPDATE SKIP LOCKED on PostgreSQL (BEGIN IMMEDIATE on SQLite), sent outside any
+transaction, and its outcome recorded only if the claim is still ours. A sender that dies
+mid-send leaves a lease that expires; the message is then sent again by whoever is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from ussd_gateway.msisdn import mask_msisdn
+from ussd_gateway.security.encryption import BodyCipher, DecryptionError
+from ussd_gateway.services.common import Clock, utc_now
+from ussd_gateway.services.outbox import (
+    EXPIRED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    body_associated_data,
+)
+from ussd_gateway.services.settings import OutboxSettings
+from ussd_gateway.services.sms import (
+    SmsAccepted,
+    SmsPermanentFailure,
+    SmsSubmitResult,
+    SmsTemporaryFailure,
+    SmsThrottled,
+    SmsTransport,
+)
+from ussd_gateway.store.database import Database
+from ussd_gateway.store.models import OutboxRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    destination: str
+    body: str | None
+    body_encrypted: bytes | None
+    attempts: int
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        db: Database,
+        transport: SmsTransport,
+        settings: OutboxSettings | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._db = db
+        self._transport = transport
+        self._settings = settings or OutboxSettings()
+        self._clock = clock
+        self._cipher = BodyCipher(self._settings.body_key)
+        self._token = uuid.uuid4().hex
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._running: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """A new SMS was committed: send it now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Send due messages until :meth:`stop`; a failing store is retried, never fatal."""
+        self._running = asyncio.current_task()
+        failures = 0
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                await self.drain_once()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is down: keep the loop alive, back off
+                failures += 1
+                log.warning("outbox: drain failed (%s), retrying", type(exc).__name__)
+            if self._stopping:
+                break
+            delay = self._settings.poll_interval.total_seconds()
+            if failures:
+                delay = min(delay * failures, self._settings.retry_max.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
+
+    async def stop(self) -> None:
+        """Finish the message in hand, then return; unsent messages stay in the outbox."""
+        self._stopping = True
+        self._wakeup.set()
+        task = self._running
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(task), timeout=self._settings.send_timeout.total_seconds() + 5
+                )
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def drain_once(self) -> int:
+        """Send everything due now; returns how many messages were attempted."""
+        attempted = 0
+        while not self._stopping:
+            batch = await self._claim()
+            if not batch:
+                break
+            await asyncio.gather(*(self._send(message) for message in batch))
+            attempted += len(batch)
+        return attempted
+
+    async def _claim(self) -> list[_Claimed]:
+        now = self._clock()
+        due = or_(
+            and_(OutboxRow.state == PENDING, OutboxRow.next_attempt_at <= now),
+            and_(OutboxRow.state == SENDING, OutboxRow.claimed_until <= now),
+        )
+        async with self._db.write() as session:
+            await session.execute(
+                update(OutboxRow)
+                .where(due, OutboxRow.expires_at <= now)
+                .values(state=EXPIRED, body=None, body_encrypted=None, claim_token=None)
+            )
+            ids = list(
+                await session.scalars(
+                    select(OutboxRow.id)
+                    .where(due)
+                    .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+                    .limit(self._settings.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not ids:
+                return []
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids))
+                .values(
+                    state=SENDING,
+                    claim_token=self._token,
+                    claimed_until=now + self._settings.lease,
+                    attempts=OutboxRow.attempts + 1,
+                )
+            )
+            rows = await session.execute(
+                select(
+                    OutboxRow.id,
+                    OutboxRow.destination,
+                    OutboxRow.body,
+                    OutboxRow.body_encrypted,
+                    OutboxRow.attempts,
+                )
+                .where(OutboxRow.id.in_(ids))
+                .order_by(OutboxRow.id)
+            )
+            return [_Claimed(*row) for row in rows]
+
+    async def _send(self, message: _Claimed) -> None:
+        try:
+            text = self._text_of(message)
+        except DecryptionError:
+            await self._record(message, SmsPermanentFailure("body does not decrypt"))
+            return
+        try:
+            result: SmsSubmitResult = await asyncio.wait_for(
+                self._transport.submit_sms(message.destination, text),
+                timeout=self._settings.send_timeout.total_seconds(),
+            )
+        except TimeoutError:
+            result = SmsTemporaryFailure("timed out waiting for the SMSC")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the transport's own failure: retry, naming only its type
+            result = SmsTemporaryFailure(f"transport error: {type(exc).__name__}")
+        await self._record(message, result)
+
+    def _text_of(self, message: _Claimed) -> str:
+        if message.body_encrypted is not None:
+            return self._cipher.decrypt(
+                message.body_encrypted, associated=body_associated_data(message.destination)
+            )
+        if message.body is None:
+            raise DecryptionError("the body was wiped")
+        return message.body
+
+    async def _record(self, message: _Claimed, result: SmsSubmitResult) -> None:
+        now = self._clock()
+        values: dict[str, object]
+        match result:
+            case SmsAccepted(message_id=smsc_id):
+                values = {
+                    "state": SENT,
+                    "smsc_message_id": smsc_id,
+                    "sent_at": now,
+                    "body_encrypted": None,
+                    "last_error": None,
+                }
+            case SmsThrottled(retry_after=retry_after):
+                delay = max(
+                    retry_after or self._backoff(message.attempts), self._settings.retry_initial
+                )
+                values = {
+                    "state": PENDING,
+                    "next_attempt_at": now + delay,
+                    "last_error": "throttled",
+                }
+            case SmsTemporaryFailure(reason=reason):
+                values = {
+                    "state": PENDING,
+                    "next_attempt_at": now + self._backoff(message.attempts),
+                    "last_error": reason[:300],
+                }
+            case SmsPermanentFailure(reason=reason):
+                values = {
+                    "state": FAILED,
+                    "body": None,
+                    "body_encrypted": None,
+                    "last_error": reason[:300],
+                }
+        values.update(claim_token=None, claimed_until=None)
+        async with self._db.write() as session:
+            updated = await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == message.id, OutboxRow.claim_token == self._token)
+                .values(**values)
+            )
+            if updated.rowcount == 0:  # type: ignore[attr-defined]
+                log.warning(
+                    "outbox: lost the claim on message %d to %s before recording",
+                    message.id,
+                    mask_msisdn(message.destination),
+                )
+        if isinstance(result, SmsAccepted):
+            log.info(
+                "outbox: message %d to %s accepted as %s",
+                message.id,
+                mask_msisdn(message.destination),
+                result.message_id,
+            )
+        else:
+            log.info(
+                "outbox: message %d to %s not sent: %s",
+                message.id,
+                mask_msisdn(message.destination),
+                type(result).__name__,
+            )
+
+    def _backoff(self, attempts: int) -> timedelta:
+        initial, ceiling = self._settings.retry_initial, self._settings.retry_max
+        return min(initial * (1 << min(max(attempts - 1, 0), 20)), ceiling)

@@ -1,0 +1,5 @@
+"""The account store: models, engine setup, migrations entry point."""
+
+from ussd_gateway.store.database import Database
+
+__all__ = ["Database"]

@@ -1,0 +1,139 @@
+"""Engine setup for SQLite (aiosqlite) and PostgreSQL (asyncpg), sessions, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Any fixed number; only gateway instances migrating the same PostgreSQL database share it.
+_PG_MIGRATION_LOCK = 0x55_55_44_00
+
+
+class Database:
+    """One store. ``write()`` gives a transaction that serialises conflicting writers on
+    both backends; ``read()`` a consistent read-only view."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        if engine.dialect.name == "sqlite":
+            # BEGIN IMMEDIATE takes SQLite's write lock up front, so a read-check-write in
+            # one transaction cannot interleave with another writer (rate limits, balances).
+            self._write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+        else:
+            self._write_engine = engine
+
+    @classmethod
+    async def connect(cls, url: str, *, pool_size: int = 10) -> Database:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            return cls(await _sqlite_engine(url))
+        if backend == "postgresql":
+            engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+            return cls(engine)
+        raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A read-write transaction, committed when the block ends without an exception."""
+        async with AsyncSession(self._write_engine, expire_on_commit=False) as session:
+            async with session.begin():
+                yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with AsyncSession(self._engine, expire_on_commit=False) as session:
+            async with session.begin():
+                yield session
+
+    async def upgrade(self) -> None:
+        """Apply the Alembic migrations up to head (the same scripts for both backends)."""
+        async with self._write_engine.connect() as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                )
+            await conn.run_sync(_upgrade_sync)
+            await conn.commit()
+
+    async def ping(self) -> bool:
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("database ping failed: %s", type(exc).__name__)
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+
+def _upgrade_sync(connection: Connection) -> None:
+    from alembic import command
+
+    from ussd_gateway.migrations import alembic_config
+
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def _sqlite_engine(url: str) -> AsyncEngine:
+    database = make_url(url).database
+    in_memory = not database or database == ":memory:"
+    if not in_memory:
+        assert database is not None
+        await asyncio.to_thread(_make_parent_directory, database)
+    kwargs: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
+    engine = create_async_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred only).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _make_parent_directory(database: str) -> None:
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
