@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -22,6 +23,8 @@ from ussd_gateway.services import (
     PasswordSettings,
     SelfCare,
     ServiceSettings,
+    SmsAccepted,
+    SmsSubmitResult,
 )
 from ussd_gateway.store.database import Database
 
@@ -188,3 +191,43 @@ def service_settings() -> ServiceSettings:
 @pytest.fixture
 def selfcare(db: Database, service_settings: ServiceSettings, clock: FakeClock) -> SelfCare:
     return SelfCare.create(db, service_settings, clock)
+
+
+class RecordingTransport:
+    """An SmsTransport that keeps what it accepted; ``script`` gives the answers to the first
+    submissions (a result, or an exception to raise), then it accepts everything."""
+
+    def __init__(self, script: list[SmsSubmitResult | BaseException] | None = None) -> None:
+        self.script = list(script or [])
+        self.attempts: list[tuple[str, str]] = []
+        self.accepted: list[tuple[str, str, str]] = []  # destination, text, message id
+        self._changed = asyncio.Event()
+
+    async def submit_sms(self, destination: str, text: str) -> SmsSubmitResult:
+        self.attempts.append((destination, text))
+        if self.script:
+            answer = self.script.pop(0)
+            if isinstance(answer, BaseException):
+                raise answer
+            if not isinstance(answer, SmsAccepted):
+                return answer
+        message_id = f"smsc-{uuid.uuid4().hex[:12]}"
+        self.accepted.append((destination, text, message_id))
+        self._changed.set()
+        return SmsAccepted(message_id)
+
+    async def wait_for_accepted(self, count: int) -> None:
+        """Wait (10 s at most) until ``count`` messages were accepted."""
+        async with asyncio.timeout(10):
+            while len(self.accepted) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+    def texts_to(self, destination: str) -> list[str]:
+        return [text for to, text, _ in self.accepted if to == destination]
+
+    def password_sent_to(self, destination: str) -> str:
+        """The password in the last SMS accepted for ``destination``."""
+        match = re.search(r": (\S+)\.", self.texts_to(destination)[-1])
+        assert match is not None
+        return match.group(1)
