@@ -107,7 +107,9 @@ class MenuEngine:
         screen = menu.screens.get(state.screen) if menu else None
         if menu is None or screen is None or isinstance(screen, ActionScreen):
             return self.final_message("menu_changed", state.language, state.code)
-        answered = self._answer(menu, screen, state.evolve(pending=()), text.strip())
+        if state.pending:
+            state = state.evolve(pending=())
+        answered = self._answer(menu, screen, state, text.strip())
         if isinstance(answered, Screen):
             return answered
         return self._run(menu, answered)
@@ -159,7 +161,9 @@ class MenuEngine:
             if isinstance(screen, ActionScreen):
                 inputs = {**state.inputs, **screen.params}
                 return ActionCall(screen.action, inputs, state)
-            if not state.pending or self._is_last_end_page(menu, screen, state):
+            if not state.pending:
+                return self._show(menu, screen, state)
+            if self._is_last_end_page(menu, screen, state):
                 return self._show(menu, screen, state.evolve(pending=()))
             reply, rest = state.pending[0], state.pending[1:]
             answered = self._answer(menu, screen, state.evolve(pending=rest), reply)

@@ -16,17 +16,20 @@ GSM7_BASIC = frozenset(
 GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
 
 
+_GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
-    return all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text)
+    return _GSM7_ALL.issuperset(text)
 
 
 def gsm7_length(text: str) -> int:
-    return sum(2 if char in GSM7_EXTENSION else 1 for char in text)
+    return len(text) + sum(map(text.count, GSM7_EXTENSION))
 
 
 def ucs2_length(text: str) -> int:
     # Characters outside the BMP take a surrogate pair in UTF-16.
-    return sum(2 if ord(char) > 0xFFFF else 1 for char in text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def encoding_for(text: str) -> Encoding:

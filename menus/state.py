@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 STATE_VERSION = 1
@@ -28,7 +28,12 @@ class SessionState:
     notice: str = ""
 
     def evolve(self, **changes: Any) -> SessionState:
-        return replace(self, **changes)
+        """A copy with ``changes``; cheaper than dataclasses.replace on the per-step path."""
+        if not _FIELDS.issuperset(changes):
+            raise TypeError(f"SessionState has no field(s) {sorted(set(changes) - _FIELDS)}")
+        copied = object.__new__(SessionState)
+        copied.__dict__.update(self.__dict__, **changes)
+        return copied
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +71,9 @@ class SessionState:
         except (KeyError, TypeError) as error:
             raise ValueError(f"malformed menu session state: {error!r}") from None
         return state
+
+
+_FIELDS = frozenset(f.name for f in fields(SessionState))
 
 
 def _text(value: Any) -> str:
