@@ -71,6 +71,7 @@ class MenuEngine:
         self._set = menus
         self._limits = limits
         self._default_language = default_language
+        self._check_footers_fit()
 
     @property
     def menus(self) -> MenuSet:
@@ -85,8 +86,13 @@ class MenuEngine:
     def actions(self) -> frozenset[str]:
         return self._set.actions
 
-    def begin(self, dialed: str, language: str | None) -> Step:
-        """A subscriber dialed ``dialed`` (e.g. "*111*828*1#")."""
+    def begin(
+        self, dialed: str, language: str | None, values: Mapping[str, str] | None = None
+    ) -> Step:
+        """A subscriber dialed ``dialed`` (e.g. "*111*828*1#").
+
+        ``values`` fill placeholders from the first screen on (e.g. {"msisdn": ...}).
+        """
         requested = language or self._default_language
         match = _DIAL.fullmatch(dialed.strip().replace(" ", ""))
         if match is None:
@@ -97,7 +103,11 @@ class MenuEngine:
             return self.final_message("unknown_code", requested, code)
         direct_inputs = tuple(part for part in match.group(2).split("*") if part)
         state = SessionState(
-            code, menu.start, self._menu_language(menu, language), pending=direct_inputs
+            code,
+            menu.start,
+            self._menu_language(menu, language),
+            values=dict(values or {}),
+            pending=direct_inputs,
         )
         return self._run(menu, state)
 
@@ -144,6 +154,15 @@ class MenuEngine:
         text = pick(text_by_language, chosen, ("en",))
         state = SessionState(code, "", chosen)
         return Screen(text, True, state, encoding_for(text))
+
+    def _check_footers_fit(self) -> None:
+        """Refuse, at start-up or reload rather than on a handset, limits too small to page."""
+        messages = self._set.messages
+        for language in {*messages["more"], *messages["back"]}:
+            fallbacks = (self._default_language, "en")
+            more_line = f"{self._limits.more_key} {pick(messages['more'], language, fallbacks)}"
+            back_line = f"{self._limits.back_key} {pick(messages['back'], language, fallbacks)}"
+            paginate("x " * 200 + "Ж", more_line, back_line, self._limits)
 
     def _menu_language(self, menu: Menu, requested: str | None) -> str:
         for language in (requested, self._default_language):

@@ -181,3 +181,16 @@ def test_message_overrides_are_used(tmp_path: Path) -> None:
     screen = engine.advance(dial(engine, "*123#", "en").state, "7")
     assert isinstance(screen, Screen)
     assert screen.text.startswith("Oops.\nMenu")
+
+
+def test_an_engine_refuses_limits_too_small_for_its_footer(tmp_path: Path) -> None:
+    from menus import ScreenLimits
+
+    directory = write_menus(
+        tmp_path / "menus",
+        good=GOOD,
+        messages='[messages.more]\nru = "Дальше по списку"\nen = "Further down"\n',
+    )
+    menus = load_menus([directory])
+    with pytest.raises(ValueError, match="no room"):
+        MenuEngine(menus, ScreenLimits(gsm7_chars=20, ucs2_chars=20))
