@@ -1,39 +1,28 @@
-from __future__ import annotations
+"""Building the aiohttp application from the route table."""
 
-from collections.abc import Awaitable, Callable
+from __future__ import annotations
 
 from aiohttp import web
 
-from ..metrics import Metrics
-
-ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
-
-METRICS_KEY = web.AppKey("metrics", Metrics)
-READY_KEY = web.AppKey("ready", ReadyCheck)  # type: ignore[type-abstract]
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    checks = await request.app[READY_KEY]()
-    ready = all(checks.values())
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+from .account import PASSWORD_LIMITER_KEY
+from .components import SCHEMAS
+from .deps import HttpDeps
+from .errors import error_middleware
+from .openapi import document
+from .ops import OPENAPI_KEY
+from .ratelimit import ClientRateLimiter
+from .routes import ROUTES
+from .routing import wrap
+from .tokens import TokenSigner
 
 
-async def metrics(request: web.Request) -> web.Response:
-    body = request.app[METRICS_KEY].render()
-    return web.Response(body=body, content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
-
-
-def build_app(*, metrics_registry: Metrics, ready: ReadyCheck,
-              max_body_bytes: int = 1024 * 1024) -> web.Application:
-    app = web.Application(client_max_size=max_body_bytes)
-    app[METRICS_KEY] = metrics_registry
-    app[READY_KEY] = ready
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+def build_app(deps: HttpDeps, *, max_body_bytes: int) -> web.Application:
+    app = web.Application(client_max_size=max_body_bytes,
+                          middlewares=[error_middleware(deps.metrics)])
+    signer = TokenSigner(deps.secret_key, deps.token_lifetime)
+    app[PASSWORD_LIMITER_KEY] = ClientRateLimiter(deps.password_requests_per_client,
+                                                  deps.password_request_window)
+    app[OPENAPI_KEY] = document(ROUTES)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, wrap(route, deps, signer, SCHEMAS))
     return app

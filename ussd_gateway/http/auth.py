@@ -1,0 +1,50 @@
+"""Who is calling: a subscriber's bearer token or an operator's configured token."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from datetime import datetime
+
+from aiohttp import web
+
+from ..config import AdminToken
+from .problems import Problem
+from .tokens import Claims, Scope, TokenSigner
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ussd-gateway"'}
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def subscriber_claims(request: web.Request, signer: TokenSigner, now: datetime, *,
+                      allow_password_change: bool) -> Claims:
+    token = bearer_token(request)
+    claims = signer.verify(token, now) if token is not None else None
+    if claims is None:
+        raise Problem("unauthorized", "log in to get a token, then send it as a bearer token",
+                      headers=_CHALLENGE)
+    if claims.scope is Scope.PASSWORD_CHANGE and not allow_password_change:
+        raise Problem("password-change-required",
+                      "this token only allows changing the temporary password")
+    return claims
+
+
+def operator_name(request: web.Request, tokens: Sequence[AdminToken]) -> str:
+    """The name of the operator token presented; every configured token is compared in
+    constant time, and all of them, so timing tells nothing about which one nearly matched."""
+    presented = (bearer_token(request) or "").encode()
+    found: str | None = None
+    for candidate in tokens:
+        if hmac.compare_digest(candidate.token.encode(), presented) and found is None:
+            found = candidate.name
+    if found is None or not presented:
+        raise Problem("unauthorized", "an operator token from the configuration is required",
+                      headers=_CHALLENGE)
+    return found

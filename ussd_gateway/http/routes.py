@@ -1,0 +1,128 @@
+"""The route table: every endpoint, who may call it, what it takes and answers."""
+
+from __future__ import annotations
+
+from . import account, admin, ops
+from .components import ref
+from .routing import JSON, Auth, Route
+
+_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
+_NO_CONTENT = ("Done", None)
+
+OPS_ROUTES = (
+    Route("GET", "/healthz", ops.healthz, "The process is alive", "operations",
+          responses={200: ("Alive", ref("Health"))}),
+    Route("GET", "/readyz", ops.readyz,
+          "The store is reachable and at least one SMPP connection is bound", "operations",
+          responses={200: ("Ready", ref("Readiness")), 503: ("Not ready", ref("Readiness"))}),
+    Route("GET", "/metrics", ops.metrics, "Prometheus metrics (text format 0.0.4)",
+          "operations", responses={200: ("Metrics", None)}, raw_response="text/plain"),
+    Route("GET", "/api/openapi.json", ops.openapi_document, "This document", "operations",
+          responses={200: ("OpenAPI 3 document", {"type": "object"})}),
+)
+
+ACCOUNT_ROUTES = (
+    Route("POST", "/api/v1/password-requests", account.request_password,
+          "Send a temporary password by SMS (what *111*25# does)", "personal account",
+          body={JSON: ref("PasswordRequest")},
+          responses={202: ("Queued if the number is a subscriber",
+                           ref("PasswordRequestAccepted"))},
+          problems=("invalid-msisdn", "client-rate-limited", "password-rate-limited")),
+    Route("POST", "/api/v1/login", account.login,
+          "Log in with the phone number and password; get a bearer token", "personal account",
+          body={JSON: ref("LoginRequest")},
+          responses={201: ("Logged in; with must_change_password the token only allows "
+                           "changing the password", ref("Login"))},
+          problems=("invalid-msisdn", "invalid-credentials", "locked-out")),
+    Route("POST", "/api/v1/account/password", account.change_password,
+          "Change the password (required after a temporary one); log in again after",
+          "personal account", auth=Auth.SUBSCRIBER_ANY, body={JSON: ref("PasswordChange")},
+          responses={204: _NO_CONTENT},
+          problems=("password-rejected", "invalid-credentials", "locked-out")),
+    Route("GET", "/api/v1/account", account.account,
+          "Balance, services with price and monthly fee, linked numbers and their balances",
+          "personal account", auth=Auth.SUBSCRIBER,
+          responses={200: ("The account", ref("Account"))}, problems=("not-subscriber",)),
+    Route("PUT", "/api/v1/account/services/{code}", account.enable_service,
+          "Enable a service (number_management)", "personal account", auth=Auth.SUBSCRIBER,
+          responses={204: _NO_CONTENT}, problems=("unknown-service", "not-subscriber")),
+    Route("DELETE", "/api/v1/account/services/{code}", account.disable_service,
+          "Disable a service (number_management)", "personal account", auth=Auth.SUBSCRIBER,
+          responses={204: _NO_CONTENT}, problems=("unknown-service", "not-subscriber")),
+    Route("POST", "/api/v1/link-applications", account.apply_for_link,
+          "Apply to link numbers into this account (reviewed within 2 working days)",
+          "personal account", auth=Auth.SUBSCRIBER, body={JSON: ref("LinkApplicationRequest")},
+          responses={201: ("Filed", ref("LinkApplication"))},
+          problems=("invalid-msisdn", "application-refused")),
+    Route("GET", "/api/v1/link-applications", account.my_applications,
+          "This account's link applications, newest first", "personal account",
+          auth=Auth.SUBSCRIBER, responses={200: ("Applications", ref("LinkApplications"))}),
+    Route("GET", "/api/v1/link-applications/{application_id}", account.my_application,
+          "One of this account's link applications", "personal account", auth=Auth.SUBSCRIBER,
+          responses={200: ("The application", ref("LinkApplication"))},
+          problems=("application-not-found",)),
+)
+
+ADMIN_ROUTES = (
+    Route("POST", "/admin/v1/subscribers", admin.upsert_subscriber,
+          "Create a subscriber (with a zero balance) or update one", "operator",
+          auth=Auth.OPERATOR, body={JSON: ref("SubscriberInput")},
+          responses={200: ("Updated", ref("Subscriber")), 201: ("Created", ref("Subscriber"))},
+          problems=("invalid-msisdn",)),
+    Route("POST", "/admin/v1/subscribers/import", admin.import_subscriber_file,
+          "Create or update many subscribers from CSV or JSON, with a per-row report",
+          "operator", auth=Auth.OPERATOR,
+          body={"text/csv": {"type": "string",
+                             "description": "header: msisdn,owner,region[,language,status,"
+                                            "currency]"},
+                JSON: ref("SubscriberImport")},
+          responses={200: ("What was created, updated and refused (row: CSV line number or "
+                           "JSON array index)", ref("ImportReport"))}),
+    Route("GET", "/admin/v1/subscribers/{msisdn}", admin.show_subscriber,
+          "A subscriber with balance, enabled services and linked numbers", "operator",
+          auth=Auth.OPERATOR, responses={200: ("The subscriber", ref("SubscriberDetail"))},
+          problems=("invalid-msisdn", "not-subscriber")),
+    Route("POST", "/admin/v1/subscribers/{msisdn}/top-up", admin.top_up,
+          "Add money to a balance", "operator", auth=Auth.OPERATOR, body={JSON: ref("TopUp")},
+          responses={200: ("The new balance", ref("NewBalance"))},
+          problems=("invalid-msisdn", "not-subscriber")),
+    Route("GET", "/admin/v1/subscribers/{msisdn}/audit", admin.audit_trail,
+          "A number's audit trail, newest first", "operator", auth=Auth.OPERATOR,
+          query={"limit": _LIMIT}, responses={200: ("The trail", ref("AuditTrail"))},
+          problems=("invalid-msisdn",)),
+    Route("GET", "/admin/v1/link-applications", admin.list_applications,
+          "Link applications, newest first", "operator", auth=Auth.OPERATOR,
+          query={"status": {"type": "string", "enum": ["pending", "approved", "rejected"]},
+                 "limit": _LIMIT},
+          responses={200: ("Applications", ref("LinkApplications"))}),
+    Route("GET", "/admin/v1/link-applications/{application_id}", admin.show_application,
+          "One link application", "operator", auth=Auth.OPERATOR,
+          responses={200: ("The application", ref("LinkApplication"))},
+          problems=("application-not-found",)),
+    Route("POST", "/admin/v1/link-applications/{application_id}/approve",
+          admin.approve_application,
+          "Approve (the rules are checked again: one no longer met rejects it)", "operator",
+          auth=Auth.OPERATOR, responses={200: ("The decision", ref("Decision"))},
+          problems=("application-not-found", "application-already-decided")),
+    Route("POST", "/admin/v1/link-applications/{application_id}/reject",
+          admin.reject_application, "Reject, saying why", "operator", auth=Auth.OPERATOR,
+          body={JSON: ref("Rejection")}, responses={200: ("The decision", ref("Decision"))},
+          problems=("application-not-found", "application-already-decided")),
+    Route("GET", "/admin/v1/sessions", admin.live_sessions, "Live USSD sessions", "operator",
+          auth=Auth.OPERATOR, responses={200: ("Counts", ref("Sessions"))}),
+    Route("GET", "/admin/v1/outbox", admin.outbox,
+          "The SMS outbox, newest first (never a message body)", "operator",
+          auth=Auth.OPERATOR,
+          query={"msisdn": {"type": "string", "maxLength": 32},
+                 "state": {"type": "string", "maxLength": 16}, "limit": _LIMIT},
+          responses={200: ("Messages", ref("Outbox"))}, problems=("invalid-msisdn",)),
+    Route("POST", "/admin/v1/menus/reload", admin.reload_menus,
+          "Load the menu files again; on any error the old menus keep serving", "operator",
+          auth=Auth.OPERATOR, responses={200: ("Reloaded", ref("MenusReloaded"))},
+          problems=("menus-refused",)),
+    Route("GET", "/admin/v1/smpp", admin.smpp_connections, "Each SMPP connection's state",
+          "operator", auth=Auth.OPERATOR,
+          responses={200: ("Connections", ref("SmppConnections"))}),
+)
+
+ROUTES = OPS_ROUTES + ACCOUNT_ROUTES + ADMIN_ROUTES
