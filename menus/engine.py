@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from menus.gsm import Encoding, encoding_for, fits
 from menus.limits import ScreenLimits
 from menus.machine import VALID_INPUT, choice_trigger, destination, outcome_trigger
+from menus.messages import DEFAULT_OUTCOME_MESSAGES
 from menus.paging import paginate
 from menus.render import pick, screen_text
 from menus.spec import (
@@ -133,7 +134,8 @@ class MenuEngine:
         target = destination(menu.machine, screen.id, outcome_trigger(outcome))
         merged = {**state.values, **{str(k): str(v) for k, v in values.items()}}
         language = state.language
-        if screen.sets_language and outcome not in ("error", "not_subscriber"):
+        succeeded = outcome in screen.outcomes and outcome not in DEFAULT_OUTCOME_MESSAGES
+        if screen.sets_language and succeeded:
             language = self._menu_language(menu, screen.params.get("language"))
         state = state.evolve(values=merged, language=language)
         return self._run(menu, self._enter(state, target or _ERROR_SCREEN, came_from=None))

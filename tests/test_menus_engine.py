@@ -291,3 +291,13 @@ def test_shipped_menus_load_with_the_gateway_actions() -> None:
     assert load_menus([SHIPPED], known_actions=actions).codes == {"100", "111"}
     with pytest.raises(MenuError):
         load_menus([SHIPPED], known_actions=actions - {"balance"})
+
+
+def test_a_failed_language_change_keeps_the_language(engine: MenuEngine) -> None:
+    step = engine.begin("*111*9*2#", "ru")
+    assert isinstance(step, ActionCall)
+    for outcome in ("error", "whatever"):
+        screen = engine.resolve(step.state, outcome, {})
+        assert isinstance(screen, Screen)
+        assert screen.state.language == "ru"
+        assert screen.text == "Сервис временно недоступен. Попробуйте позже."
