@@ -20,7 +20,8 @@ Inbound requests:
   answer never stalls the reader), at most ``settings.inbound_window`` at once: beyond
   that the request is answered ESME_RTHROTTLED. The callback returns the response
   message (its ``sequence_num`` is set here) or an ``int`` status for a body-less
-  ``_resp``; optionally ``(message, UssdTlvs)``. An exception in the callback is
+  ``_resp``; optionally ``(message, UssdTlvs)``; or :class:`Goodbye` to close the link
+  once that answer is written. An exception in the callback is
   logged and answered ESME_RSYSERR: it never reaches the peer, and the link stays up.
   When the callback returns a successful ``bind_*_resp`` the session becomes bound.
 - an unknown command id: generic_nack ESME_RINVCMDID; a bad body: the command's
@@ -74,8 +75,17 @@ ENQUIRE_LINK = 0x00000015
 UNBIND = 0x00000006
 BIND_COMMANDS = frozenset({0x00000001, 0x00000002, 0x00000009})
 
-Answer: TypeAlias = Any  # SmppMessage | tuple[SmppMessage, UssdTlvs] | int (a status)
+# SmppMessage | tuple[SmppMessage, UssdTlvs] | int (a status) | Goodbye
+Answer: TypeAlias = Any
 RequestCallback: TypeAlias = Callable[["Peer", DecodedPdu], Awaitable[Answer]]
+
+
+@dataclass(frozen=True)
+class Goodbye:
+    """An answer after which the link closes (e.g. a refused bind)."""
+
+    answer: Answer
+    reason: str
 
 
 class LinkClosed(ConnectionError):
@@ -376,8 +386,12 @@ class Peer:
     async def _handle(self, decoded: DecodedPdu) -> None:
         header = decoded.header
         try:
-            raw = self._encode_answer(header, await self._call(decoded))
+            answer = await self._call(decoded)
+            goodbye = answer if isinstance(answer, Goodbye) else None
+            raw = self._encode_answer(header, goodbye.answer if goodbye else answer)
             await self._answer(raw)
+            if goodbye is not None:
+                await self._close_soon(goodbye.reason)
         finally:
             self._inbound -= 1
 
