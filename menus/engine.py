@@ -18,6 +18,7 @@ from menus.machine import VALID_INPUT, choice_trigger, destination, outcome_trig
 from menus.messages import DEFAULT_OUTCOME_MESSAGES
 from menus.paging import paginate
 from menus.render import pick, screen_text
+from menus.show import show_menu
 from menus.spec import (
     DEFAULT_SCREEN_PREFIX,
     ActionScreen,
@@ -31,7 +32,15 @@ from menus.spec import (
 from menus.state import SessionState
 from menus.validators import validate
 
-__all__ = ["ActionCall", "MenuEngine", "Screen", "ScreenLimits", "SessionState", "Step"]
+__all__ = [
+    "ActionCall",
+    "MenuEngine",
+    "Screen",
+    "ScreenLimits",
+    "SessionState",
+    "Step",
+    "show_menu",
+]
 
 # *111#, *111*828*1#; the closing # is optional because some centres strip it.
 _DIAL = re.compile(r"\*(\d{1,6})((?:\*\d{1,32})*)#?")
