@@ -100,7 +100,7 @@ def _load(
         problems.extend(check_menu(menu, messages, limits, known_actions))
         languages.update(menu.languages)
         menus[parsed.code] = menu
-    message_file = next((p.file for p in parsed_files if p.messages), "messages")
+    message_file = next((p.file for p in parsed_files if p.messages), "[messages] (built-in)")
     problems.extend(check_messages(message_file, messages, languages, limits))
     if problems:
         return None, problems
