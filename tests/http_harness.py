@@ -145,6 +145,7 @@ class ApiOptions:
     menus_error: str | None = None
     max_body_bytes: int = 64 * 1024
     password_requests_per_client: int = 50
+    smpp_status_error: Exception | None = None
 
 
 async def start_api(tmp_path: Path, options: ApiOptions | None = None
@@ -162,11 +163,16 @@ async def start_api(tmp_path: Path, options: ApiOptions | None = None
     async def ready() -> dict[str, bool]:
         return dict(options.ready)
 
+    def smpp_status() -> list[dict[str, object]]:
+        if options.smpp_status_error is not None:
+            raise options.smpp_status_error
+        return [{"name": "smsc-1", "mode": "esme", "bound": True}]
+
     deps = HttpDeps(
         db=db, services=services, sessions=MemorySessionStore(60), metrics=metrics,
         secret_key=b"test-secret-key-0123456789abcdef", ready=ready,
         reload_menus=lambda: options.menus_error,
-        smpp_status=lambda: [{"name": "smsc-1", "mode": "esme", "bound": True}],
+        smpp_status=smpp_status,
         on_sms_queued=lambda: wakeups.append(1),
         admin_tokens=(AdminToken(name="day-shift", token="another-operator-token-xyz"),
                       AdminToken(name=OPERATOR_NAME, token=OPERATOR_TOKEN)),

@@ -32,6 +32,8 @@ class Metrics:
                                        ["connection"], registry=r)
         self.http_problems = Counter("http_problems", "HTTP error answers by type", ["type"],
                                      registry=r)
+        self.web_logins = Counter("web_logins", "Personal account logins by outcome",
+                                  ["outcome"], registry=r)  # ok | must_change | invalid | locked
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

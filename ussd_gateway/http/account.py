@@ -35,6 +35,7 @@ async def request_password(call: Call) -> web.StreamResponse:
                       headers=retry_after_header(seconds),
                       retry_after_seconds=int(-(-seconds // 1)))
     if isinstance(result, r.PasswordIssued):
+        call.deps.metrics.sms.labels("queued").inc()
         call.deps.on_sms_queued()
     return views.ok({"message": _PASSWORD_ON_ITS_WAY}, status=202)
 
@@ -43,6 +44,7 @@ async def login(call: Call) -> web.StreamResponse:
     msisdn = views.msisdn_of(call.body["msisdn"], call.deps.country_code, "/body/msisdn")
     result = await call.deps.services.passwords.verify_login(msisdn, call.body["password"],
                                                     channel=call.channel)
+    call.deps.metrics.web_logins.labels(_login_outcome(result)).inc()
     _raise_for_credentials(result)
     assert isinstance(result, r.LoginOk)
     scope = Scope.PASSWORD_CHANGE if result.must_change else Scope.ACCOUNT
@@ -59,6 +61,12 @@ async def change_password(call: Call) -> web.StreamResponse:
         raise Problem("password-rejected", result.reason)
     _raise_for_credentials(result)
     return web.Response(status=204)
+
+
+def _login_outcome(result: r.LoginResult) -> str:
+    if isinstance(result, r.LoginOk):
+        return "must_change" if result.must_change else "ok"
+    return "locked" if isinstance(result, r.LockedOut) else "invalid"
 
 
 def _raise_for_credentials(result: object) -> None:

@@ -76,9 +76,9 @@ SCHEMAS: dict[str, Schema] = {
          "region": {"type": "string", "minLength": 1, "maxLength": 100}},
         {"language": _LANGUAGE, "status": {"type": "string", "enum": ["active", "blocked"]},
          "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}}),
-    "SubscriberImport": {"type": "array",
-                         "items": {"type": "object"}, "maxItems": 100_000,
-                         "description": "SubscriberInput objects; bad rows are reported"},
+    # Items are checked one by one (as SubscriberInput) so a bad row is reported, not fatal.
+    "SubscriberImport": {"type": "array", "maxItems": 100_000,
+                         "items": {"description": "a SubscriberInput object"}},
     "Subscriber": _object({"msisdn": _MSISDN, "owner": _TEXT, "region": _TEXT,
                            "language": _TEXT, "status": _TEXT}),
     "SubscriberDetail": _object({
