@@ -74,6 +74,7 @@ from aiosmpplib.state import (
     PduHeader,
     SmppCommand,
     SmppCommandStatus,
+    SmppSessionState,
 )
 from aiosmpplib.utils import detect_format
 
@@ -364,6 +365,9 @@ class _UssdEsme(ESME):  # type: ignore[misc]
         return message
 
     async def _send_data(self, smpp_message: SmppMessage) -> None:
+        if self._writer is None:
+            # upstream asserts here (esme.py:404); an AssertionError would end its loop
+            raise ConnectionResetError("not connected")
         if isinstance(smpp_message, DeliverSmResp) and smpp_message.sequence_num in self._refused:
             self._refused.discard(smpp_message.sequence_num)
             smpp_message.command_status = SmppCommandStatus.ESME_RTHROTTLED
@@ -376,6 +380,13 @@ class _UssdEsme(ESME):  # type: ignore[misc]
     @property
     def is_bound(self) -> bool:
         return bool(self._session_state == self.bind_mode.session_state)
+
+    def reset_after_crash(self) -> None:
+        """Make ``start`` callable again after an exception escaped its loop."""
+        self._close_writer()
+        self._bound.clear()
+        self._session_state = SmppSessionState.CLOSED
+        self.link_up = False
 
 
 class EsmeClient:
@@ -461,12 +472,18 @@ class EsmeClient:
             self._runners.append(asyncio.create_task(self._run(esme), name=esme.client_id))
 
     async def _run(self, esme: _UssdEsme) -> None:
-        try:
-            await esme.start()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s: the connection loop ended unexpectedly", esme.client_id)
+        while not self._stopped:
+            try:
+                await esme.start()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # shortfall 2: only a few exception types are survivable upstream
+                log.exception("%s: the connection loop failed; restarting", esme.client_id)
+                esme.reset_after_crash()
+                self._on_link_lost(esme)
+                await asyncio.sleep(self.settings.reconnect_min)
 
     async def wait_bound(self, timeout: float) -> bool:  # noqa: ASYNC109 (pinned API)
         """True once every bind of this connection is up; False after ``timeout``."""
