@@ -82,3 +82,20 @@ async def test_seed_demo_is_idempotent_and_fits_the_linking_rules(
     balances = [await selfcare.balance.get(msisdn) for msisdn in first]
     assert all(balance is not None and balance.amount_minor > 0 for balance in balances)
     assert balances[0] == Balance(15_075, "RUB"), "a second seed resets the demo balance"
+
+
+async def test_concurrent_creation_of_one_number_makes_one_subscriber(
+    selfcare: SelfCare, db: Database
+) -> None:
+    import asyncio
+
+    results = await asyncio.gather(*(
+        selfcare.subscribers.upsert(ALICE, owner="Alice", region="Moscow", channel="import")
+        for _ in range(6)
+    ))
+    assert set(results) == {Subscriber(ALICE, "Alice", "Moscow", "ru", "active")}
+    async with db.read() as session:
+        created = (await session.scalars(
+            select(AuditRow).where(AuditRow.action == "subscriber.created")
+        )).all()
+    assert len(created) == 1

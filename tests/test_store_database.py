@@ -79,3 +79,18 @@ async def test_a_failed_write_transaction_leaves_nothing_behind(db: Database) ->
         assert (
             await session.execute(text("SELECT count(*) FROM services WHERE code = 'x'"))
         ).scalar() == 0
+
+
+async def test_a_store_that_is_down_raises_store_unavailable_for_callers_to_answer() -> None:
+    from ussd_gateway.store import StoreUnavailable
+
+    down = await Database.connect("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    try:
+        with pytest.raises(StoreUnavailable, match="unavailable"):
+            async with down.write() as session:
+                await session.execute(text("SELECT 1"))
+        with pytest.raises(StoreUnavailable):
+            async with down.read() as session:
+                await session.execute(text("SELECT 1"))
+    finally:
+        await down.close()

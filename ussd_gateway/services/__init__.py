@@ -64,7 +64,7 @@ from ussd_gateway.services.sms import (
     SmsTransport,
 )
 from ussd_gateway.services.subscribers import SubscriberService
-from ussd_gateway.store.database import Database
+from ussd_gateway.store.database import Database, StoreUnavailable
 
 OnSmsQueued = Callable[[], None]
 
@@ -147,6 +147,7 @@ __all__ = [
     "SmsTemporaryFailure",
     "SmsThrottled",
     "SmsTransport",
+    "StoreUnavailable",
     "Subscriber",
     "SubscriberService",
     "WorkingCalendar",

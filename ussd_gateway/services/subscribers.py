@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ussd_gateway.services.common import Clock, audit, check_channel, lock_subscriber, utc_now
 from ussd_gateway.services.results import Subscriber
@@ -14,6 +16,14 @@ from ussd_gateway.store.models import BalanceRow, SubscriberRow
 
 STATUSES = ("active", "blocked")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class _Fields(NamedTuple):
+    owner: str
+    region: str
+    language: str | None
+    status: str | None
+    currency: str
 
 
 def _view(row: SubscriberRow) -> Subscriber:
@@ -86,6 +96,15 @@ class SubscriberService:
         currency = currency or self._settings.default_currency
         if not _CURRENCY.match(currency):
             raise ValueError(f"currency must be an ISO 4217 code, got {currency!r}")
+        fields = _Fields(owner, region, language, status, currency)
+        try:
+            return await self._upsert_once(msisdn, fields, channel)
+        except IntegrityError:
+            # Created concurrently by another request (PostgreSQL): now it is an update.
+            return await self._upsert_once(msisdn, fields, channel)
+
+    async def _upsert_once(self, msisdn: str, fields: _Fields, channel: str) -> Subscriber:
+        owner, region, language, status, currency = fields
         now = self._clock()
         async with self._db.write() as session:
             row = await lock_subscriber(session, msisdn)

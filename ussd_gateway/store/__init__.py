@@ -1,5 +1,5 @@
 """The account store: models, engine setup, migrations entry point."""
 
-from ussd_gateway.store.database import Database
+from ussd_gateway.store.database import Database, StoreUnavailable
 
-__all__ = ["Database"]
+__all__ = ["Database", "StoreUnavailable"]

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
@@ -21,6 +22,14 @@ log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Any fixed number; only gateway instances migrating the same PostgreSQL database share it.
 _PG_MIGRATION_LOCK = 0x55_55_44_00
+
+
+# What "the store is down or too busy" looks like from SQLAlchemy, aiosqlite and asyncpg.
+_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or stayed locked; callers say "try again later"."""
 
 
 class Database:
@@ -60,16 +69,24 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A read-write transaction, committed when the block ends without an exception."""
-        async with AsyncSession(self._write_engine, expire_on_commit=False) as session:
-            async with session.begin():
-                yield session
+        """A read-write transaction, committed when the block ends without an exception.
+
+        A store that is down or stays locked raises :class:`StoreUnavailable`."""
+        try:
+            async with AsyncSession(self._write_engine, expire_on_commit=False) as session:
+                async with session.begin():
+                    yield session
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with AsyncSession(self._engine, expire_on_commit=False) as session:
-            async with session.begin():
-                yield session
+        try:
+            async with AsyncSession(self._engine, expire_on_commit=False) as session:
+                async with session.begin():
+                    yield session
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
 
     async def upgrade(self) -> None:
         """Apply the Alembic migrations up to head (the same scripts for both backends)."""
