@@ -39,6 +39,10 @@ class SimulatorError(Exception):
     """A dialogue or control request failed; ``str()`` is one line for a human."""
 
 
+class ControlUnavailable(SimulatorError):
+    """The control connection itself failed: nothing more can be asked on it."""
+
+
 @dataclass(frozen=True)
 class InboxSms:
     """One SMS a virtual handset received. JSON: ``{"from": ..., "text": ...}``."""
@@ -231,7 +235,7 @@ class ControlClient:
         try:
             reader, writer = await asyncio.open_connection(host, port, limit=_LINE_LIMIT)
         except OSError as error:
-            raise SimulatorError(
+            raise ControlUnavailable(
                 f"cannot reach the simulator's control port {host}:{port}: {error.strerror}"
             ) from None
         return cls(reader, writer)
@@ -251,10 +255,10 @@ class ControlClient:
             except TimeoutError:
                 raise SimulatorError("the simulator did not answer in time") from None
             except (ConnectionError, ValueError) as error:
-                raise SimulatorError(f"lost the simulator's control connection: {error}"
-                                     ) from None
+                raise ControlUnavailable(f"lost the simulator's control connection: {error}"
+                                         ) from None
         if not line:
-            raise SimulatorError("the simulator closed the control connection")
+            raise ControlUnavailable("the simulator closed the control connection")
         try:
             answer = json.loads(line)
         except json.JSONDecodeError:
