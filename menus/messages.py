@@ -22,6 +22,10 @@ BUILTIN_MESSAGES: Mapping[str, Mapping[str, str]] = {
         "ru": "Меню обновилось. Пожалуйста, наберите команду снова.",
         "en": "The menu has been updated. Please dial again.",
     },
+    "session_expired": {
+        "ru": "Сеанс завершён. Наберите команду снова.",
+        "en": "Your session has ended. Please dial again.",
+    },
     "wrong_choice": {"ru": "Нет такого пункта.", "en": "No such option."},
     "too_many_tries": {
         "ru": "Слишком много неверных попыток. Наберите команду снова.",

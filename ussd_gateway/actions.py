@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from . import services as svc
@@ -21,21 +20,12 @@ KNOWN_ACTIONS = frozenset(
 LANGUAGES = frozenset({"ru", "en"})
 
 
-@dataclass(frozen=True)
-class ServiceBundle:
-    subscribers: svc.SubscriberService
-    passwords: svc.PasswordService
-    numbers: svc.NumberManagementService
-    balances: svc.BalanceService
-
-
 class ServiceActions:
     """Implements :class:`ussd_gateway.dispatch.ActionRunner` over the services."""
 
-    def __init__(self, services: ServiceBundle, *, on_sms_queued: Callable[[], None],
+    def __init__(self, services: svc.SelfCare, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._services = services
-        self._on_sms_queued = on_sms_queued
         self._clock = clock
         self._handlers: dict[str, Callable[[str, Mapping[str, str], str], Awaitable[Outcome]]] = {
             "balance": self._balance,
@@ -58,12 +48,11 @@ class ServiceActions:
         return await handler(msisdn, inputs, language)
 
     async def _balance(self, msisdn: str, inputs: Mapping[str, str], language: str) -> Outcome:
-        balance = await self._services.balances.get(msisdn)
+        balance = await self._services.balance.get(msisdn)
         if balance is None:
             return "not_subscriber", {}
-        text = self._services.balances.format_money(balance.amount_minor, balance.currency,
-                                                    language)
-        return "ok", {"balance": text}
+        return "ok", {"balance": svc.format_money(balance.amount_minor, balance.currency,
+                                                  language)}
 
     async def _issue_password(self, msisdn: str, inputs: Mapping[str, str],
                               language: str) -> Outcome:
@@ -72,7 +61,6 @@ class ServiceActions:
             return "not_subscriber", {}
         if isinstance(result, svc.RateLimited):
             return "rate_limited", {"retry_after_minutes": _minutes(result.retry_after)}
-        self._on_sms_queued()
         return "ok", {"expires_minutes": _minutes(result.expires_at - self._clock())}
 
     async def _enable_numbers(self, msisdn: str, inputs: Mapping[str, str],

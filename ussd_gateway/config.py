@@ -46,7 +46,8 @@ class MenusConfig:
     gsm7_chars: int = 182
     ucs2_chars: int = 80
     more_key: str = "00"
-    back_key: str = "0"
+    back_key: str = "*"
+    home_key: str = "**"
     max_retries: int = 3
 
 
@@ -203,7 +204,8 @@ def _read_or_create_key(path: Path) -> bytes:
 
 
 def _store(table: Table, base_dir: Path, env: Mapping[str, str]) -> StoreConfig:
-    url = env.get(DATABASE_URL_ENV) or table.text("url", "sqlite+aiosqlite:///var/ussd-gateway.db")
+    url = table.text("url", "sqlite+aiosqlite:///var/ussd-gateway.db")
+    url = env.get(DATABASE_URL_ENV) or url
     prefix = "sqlite+aiosqlite:///"
     if url.startswith(prefix):
         db_path = Path(url[len(prefix):])
@@ -242,11 +244,17 @@ def _menus(table: Table, base_dir: Path) -> MenusConfig:
         gsm7_chars=table.integer("gsm7_chars", 182, minimum=40, maximum=182),
         ucs2_chars=table.integer("ucs2_chars", 80, minimum=20, maximum=80),
         more_key=table.text("more_key", "00", allow_empty=False),
-        back_key=table.text("back_key", "0", allow_empty=False),
+        back_key=table.text("back_key", "*", allow_empty=False),
+        home_key=table.text("home_key", "**", allow_empty=False),
         max_retries=table.integer("max_retries", 3, minimum=1, maximum=10),
     )
-    if result.more_key == result.back_key:
+    if result.back_key == result.more_key:
         raise ConfigError("menus.back_key: must differ from menus.more_key")
+    if result.home_key in (result.more_key, result.back_key):
+        raise ConfigError("menus.home_key: must differ from menus.more_key and menus.back_key")
+    for name in ("more_key", "back_key", "home_key"):
+        if " " in getattr(result, name):
+            raise ConfigError(f"menus.{name}: must not contain spaces")
     table.reject_unknown()
     return result
 

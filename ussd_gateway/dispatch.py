@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from menus.engine import ActionCall, MenuEngine, SessionState, Step
+from menus import ActionCall, MenuEngine, Screen, SessionState, Step
 from smpp.ussd import UssdReply, UssdRequest
 
 from .metrics import Metrics
@@ -24,22 +24,6 @@ from .sessions import SessionStore
 log = logging.getLogger("ussd_gateway.ussd")
 
 SERVICE_CODE = re.compile(r"^\*(\d{1,6})[*#]")
-
-SYSTEM_TEXTS: Mapping[str, Mapping[str, str]] = {
-    "expired": {
-        "ru": "Сеанс завершён. Наберите код ещё раз.",
-        "en": "Your session has ended. Please dial the code again.",
-    },
-    "unavailable": {
-        "ru": "Сервис временно недоступен. Попробуйте позже.",
-        "en": "Service temporarily unavailable. Please try again later.",
-    },
-    "bad_number": {
-        "ru": "Услуга недоступна для этого номера.",
-        "en": "This service is not available for your number.",
-    },
-}
-
 
 class ActionRunner(Protocol):
     """Runs a menu action for a subscriber; returns the outcome and placeholder values."""
@@ -85,14 +69,14 @@ class UssdDispatcher:
                 msisdn = normalize_msisdn(request.msisdn, self._country_code)
             except InvalidMsisdn:
                 outcome = "bad_msisdn"
-                return UssdReply(self._text("bad_number", self._default_language), final=True)
+                return UssdReply(self._text("not_subscriber", None), final=True)
             masked = mask_msisdn(msisdn)
             reply, code, outcome = await self._walk(request, msisdn)
             return reply
         except Exception:
             log.exception("ussd request failed conn=%s msisdn=%s", request.connection, masked)
             await self._forget(request.session_key)
-            return UssdReply(self._text("unavailable", self._default_language), final=True)
+            return UssdReply(self._text("service_unavailable", None), final=True)
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.ussd_step_seconds.observe(elapsed)
@@ -112,24 +96,26 @@ class UssdDispatcher:
         else:
             saved = await self._sessions.load(request.session_key)
             if saved is None:
-                return (UssdReply(self._text("expired", self._default_language), final=True),
-                        "-", "expired")
-            language = str(saved.get("l") or self._default_language)
+                known = await self._actions.language_of(msisdn)
+                return (UssdReply(self._text("session_expired", known), final=True), "-",
+                        "expired")
             code = str(saved.get("c") or "-")
-            step = engine.advance(SessionState.from_dict(saved["s"]), request.text)
-        step = await self._run_actions(step, msisdn, language)
-        if step.final:
+            state = SessionState.from_dict(saved["s"])
+            step = engine.advance(state, request.text)
+        screen = await self._run_actions(step, msisdn)
+        if screen.final:
             await self._forget(request.session_key)
             self._metrics.sessions.labels("completed").inc()
-            return UssdReply(step.text, final=True), code, "final"
-        value: dict[str, Any] = {"s": step.state.to_dict(), "c": code, "l": language}
+            return UssdReply(screen.text, final=True), code, "final"
+        value: dict[str, Any] = {"s": screen.state.to_dict(), "c": code}
         await self._sessions.save(request.session_key, value)
-        return UssdReply(step.text, final=False), code, "screen"
+        return UssdReply(screen.text, final=False), code, "screen"
 
-    async def _run_actions(self, step: Step, msisdn: str, language: str) -> Any:
+    async def _run_actions(self, step: Step, msisdn: str) -> Screen:
         engine = self._engine()
         while isinstance(step, ActionCall):
-            outcome, values = await self._actions.run(step.action, msisdn, step.inputs, language)
+            outcome, values = await self._actions.run(step.action, msisdn, step.inputs,
+                                                      step.state.language)
             step = engine.resolve(step.state, outcome, values)
         return step
 
@@ -138,9 +124,8 @@ class UssdDispatcher:
         if self._on_session_end is not None:
             await self._on_session_end(key)
 
-    def _text(self, key: str, language: str) -> str:
-        texts = SYSTEM_TEXTS[key]
-        return texts.get(language) or texts[self._default_language]
+    def _text(self, key: str, language: str | None) -> str:
+        return self._engine().final_message(key, language).text
 
 
 def _service_code(dialed: str, known: frozenset[str]) -> str:

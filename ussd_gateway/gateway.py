@@ -12,22 +12,22 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from menus.engine import MenuEngine, ScreenLimits
-from menus.loader import MenuError, load_menus
+from menus import MenuEngine, MenuError, ScreenLimits, load_menus
 from smpp.client import EsmeClient, EsmeSettings
 from smpp.dialect import PROFILES
 from smpp.server import SmscServer, SmscSettings
 from smpp.simulator import Simulator, SimulatorSettings
 
 from . import services as svc
-from .actions import KNOWN_ACTIONS, ServiceActions, ServiceBundle
+from .actions import KNOWN_ACTIONS, ServiceActions
 from .config import GatewayConfig, SmppConnectionConfig
 from .dispatch import UssdDispatcher
-from .http import build_app
+from .http import HttpDeps, build_app
 from .metrics import Metrics
 from .sessions import MemorySessionStore, SessionStore
 from .sms_transport import SmppSmsTransport
@@ -41,7 +41,7 @@ class Running:
     """What a started gateway exposes (to the CLI, the HTTP API and tests)."""
 
     db: Database
-    services: ServiceBundle
+    services: svc.SelfCare
     sessions: SessionStore
     dispatcher: UssdDispatcher
     simulator: Simulator | None
@@ -66,17 +66,15 @@ class Gateway:
 
     def load_engine(self) -> MenuEngine:
         cfg = self.config.menus
-        menus = load_menus(list(cfg.paths), KNOWN_ACTIONS)
-        limits = ScreenLimits(gsm7_chars=cfg.gsm7_chars, ucs2_chars=cfg.ucs2_chars,
-                              more_key=cfg.more_key, back_key=cfg.back_key,
-                              max_retries=cfg.max_retries)
+        limits = screen_limits(self.config)
+        menus = load_menus(list(cfg.paths), KNOWN_ACTIONS, limits)
         return MenuEngine(menus, limits, default_language=cfg.default_language)
 
     def reload_menus(self) -> str | None:
         """Swap in freshly loaded menus; on any error keep the old ones and say why."""
         try:
             engine = self.load_engine()
-        except MenuError as exc:
+        except (MenuError, ValueError) as exc:
             log.error("menu reload refused, old menus keep serving: %s", exc)
             return str(exc)
         self._engine = engine
@@ -99,13 +97,12 @@ class Gateway:
             await db.upgrade()
         if cfg.store.demo_data:
             await svc.seed_demo(db)
-        bundle = self._services(db)
+        bundle = svc.SelfCare.create(db, service_settings(cfg), on_sms_queued=self._wake_outbox)
         self._engine = self.load_engine()
         sessions = await self._sessions()
         stack.push_async_callback(sessions.close)
 
-        outbox_wake: list[Callable[[], None]] = []
-        actions = ServiceActions(bundle, on_sms_queued=lambda: [w() for w in outbox_wake] and None)
+        actions = ServiceActions(bundle)
         dispatcher = UssdDispatcher(
             engine=lambda: self.engine, sessions=sessions, actions=actions, metrics=self.metrics,
             country_code=cfg.country_code, default_language=cfg.menus.default_language)
@@ -120,13 +117,12 @@ class Gateway:
             await simulator.start()
             stack.push_async_callback(simulator.stop)
 
-        outbox_svc = svc.OutboxService(db)
         clients: dict[str, EsmeClient] = {}
         servers: dict[str, SmscServer] = {}
         for conn in cfg.connections:
             if conn.mode == "esme":
                 client = EsmeClient(_esme_settings(conn, cfg.sms.source), dispatcher,
-                                    on_receipt=_receipt_recorder(outbox_svc, self.metrics))
+                                    on_receipt=_receipt_recorder(bundle.outbox, self.metrics))
                 await client.start()
                 stack.push_async_callback(client.stop)
                 clients[conn.name] = client
@@ -140,9 +136,8 @@ class Gateway:
         sms_name = cfg.sms.connection or next(iter(clients), None)
         if sms_name is not None and sms_name in clients:
             outbox = svc.OutboxSender(db, SmppSmsTransport(clients[sms_name], self.metrics),
-                                      settings=self._outbox_settings())
+                                      settings=service_settings(cfg).outbox)
             task = asyncio.create_task(outbox.run(), name="sms-outbox")
-            outbox_wake.append(outbox.wake)
             stack.push_async_callback(_stop_outbox, outbox, task)
         elif sms_name is not None:
             log.warning("sms.connection %r is not an ESME connection: SMS stay queued", sms_name)
@@ -158,22 +153,23 @@ class Gateway:
         await self._stack.aclose()
         self.running = None
 
-    def _services(self, db: Database) -> ServiceBundle:
-        p = self.config.passwords
-        return ServiceBundle(
-            subscribers=svc.SubscriberService(db),
-            passwords=svc.PasswordService(db, settings=svc.PasswordSettings(
-                length=p.length, validity_minutes=p.validity_minutes,
-                rate_limit_count=p.rate_limit_count,
-                rate_limit_window_minutes=p.rate_limit_window_minutes,
-                login_max_failures=p.login_max_failures, lockout_minutes=p.lockout_minutes,
-                secret_key=self.config.secret_key, operator_name=self.config.operator_name)),
-            numbers=svc.NumberManagementService(db),
-            balances=svc.BalanceService(db),
-        )
+    def _wake_outbox(self) -> None:
+        if self.running is not None and self.running.outbox is not None:
+            self.running.outbox.wake()
 
-    def _outbox_settings(self) -> Any:
-        return svc.OutboxSettings(secret_key=self.config.secret_key)
+    def smpp_status(self) -> list[dict[str, object]]:
+        running = self.running
+        if running is None:
+            return []
+        status: list[dict[str, object]] = []
+        for name, client in running.clients.items():
+            status.append({"name": name, "mode": "esme", "bound": client.is_bound,
+                           "reconnects": client.reconnects, "throttled": client.throttled})
+        for name, server in running.servers.items():
+            status.append({"name": name, "mode": "smsc", "bound": server.bound_sessions > 0,
+                           "sessions": server.bound_sessions,
+                           "binds_refused": server.binds_refused})
+        return status
 
     async def _sessions(self) -> SessionStore:
         cfg = self.config.sessions
@@ -197,8 +193,15 @@ class Gateway:
 
     async def _start_http(self) -> int:
         cfg = self.config.http
-        app = build_app(metrics_registry=self.metrics, ready=self._ready,
-                        max_body_bytes=cfg.max_body_bytes)
+        running = self.running
+        assert running is not None
+        deps = HttpDeps(
+            db=running.db, services=running.services, sessions=running.sessions,
+            metrics=self.metrics, secret_key=self.config.secret_key, ready=self._ready,
+            reload_menus=self.reload_menus, smpp_status=self.smpp_status,
+            on_sms_queued=self._wake_outbox, admin_tokens=cfg.admin_tokens,
+            country_code=self.config.country_code)
+        app = build_app(deps, max_body_bytes=cfg.max_body_bytes)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
@@ -207,6 +210,27 @@ class Gateway:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         return int(sockets[0].getsockname()[1]) if sockets else cfg.port
+
+
+def service_settings(config: GatewayConfig) -> svc.ServiceSettings:
+    p = config.passwords
+    return svc.ServiceSettings(
+        passwords=svc.PasswordSettings(
+            hash_key=config.secret_key, length=p.length,
+            validity=timedelta(minutes=p.validity_minutes),
+            rate_limit_count=p.rate_limit_count,
+            rate_limit_window=timedelta(minutes=p.rate_limit_window_minutes),
+            max_failed_logins=p.login_max_failures, lockout=timedelta(minutes=p.lockout_minutes)),
+        outbox=svc.OutboxSettings(body_key=config.secret_key),
+        default_language=config.menus.default_language,
+    )
+
+
+def screen_limits(config: GatewayConfig) -> ScreenLimits:
+    cfg = config.menus
+    return ScreenLimits(gsm7_chars=cfg.gsm7_chars, ucs2_chars=cfg.ucs2_chars,
+                        more_key=cfg.more_key, back_key=cfg.back_key, home_key=cfg.home_key,
+                        max_retries=cfg.max_retries)
 
 
 def _esme_settings(conn: SmppConnectionConfig, sms_source: str) -> EsmeSettings:
@@ -224,7 +248,8 @@ def _smsc_settings(conn: SmppConnectionConfig) -> SmscSettings:
         name=conn.name, host=conn.host, port=conn.port, system_id=conn.system_id,
         password=conn.password, allow=conn.allow, dialect=PROFILES[conn.dialect],
         max_pdu=conn.max_pdu, window=conn.window,
-        enquire_link_interval=conn.enquire_link_interval)
+        enquire_link_interval=conn.enquire_link_interval,
+        response_timeout=conn.response_timeout)
 
 
 def _receipt_recorder(outbox: Any, metrics: Metrics) -> Callable[[str, str], Awaitable[None]]:

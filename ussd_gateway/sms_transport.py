@@ -7,6 +7,9 @@ from smpp.client import EsmeClient
 from . import services as svc
 from .metrics import Metrics
 
+# The SMSC will never accept these for this message: bad destination/source, bad length...
+PERMANENT_STATUSES = frozenset({0x01, 0x0A, 0x0B, 0x10, 0x48, 0x49, 0x50, 0x51})
+
 
 class SmppSmsTransport:
     def __init__(self, client: EsmeClient, metrics: Metrics) -> None:
@@ -15,12 +18,14 @@ class SmppSmsTransport:
 
     async def submit_sms(self, destination: str, text: str) -> svc.SmsSubmitResult:
         result = await self._client.submit_sms(destination, text)
-        if result.status == "accepted":
+        if result.status == "accepted" and result.message_id is not None:
             self._metrics.sms.labels("sent").inc()
             return svc.SmsAccepted(message_id=result.message_id)
         if result.status == "throttled":
+            self._metrics.sms.labels("throttled").inc()
             return svc.SmsThrottled()
-        if result.status == "failed":
+        if result.status == "failed" and result.command_status in PERMANENT_STATUSES:
             self._metrics.sms.labels("rejected").inc()
-            return svc.SmsFailed(reason=f"command_status={result.command_status}", permanent=False)
-        return svc.SmsFailed(reason=result.status, permanent=False)
+            return svc.SmsPermanentFailure(reason=f"command_status=0x{result.command_status:02x}")
+        return svc.SmsTemporaryFailure(reason=f"{result.status} command_status="
+                                              f"{result.command_status}")

@@ -1,0 +1,112 @@
+"""config.toml: the shipped default loads; every bad value is refused naming its key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ussd_gateway.cli import main
+from ussd_gateway.config import ConfigError, load_config, parse_config
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {"USSD_GATEWAY_SECRET_KEY": "k" * 32}
+
+
+def shipped() -> dict[str, Any]:
+    return tomllib.loads((REPO / "config.toml").read_text())
+
+
+def test_shipped_config_is_the_embedded_default(tmp_path: Path) -> None:
+    config = parse_config(shipped(), base_dir=tmp_path, environ=ENV)
+    assert config.store.url == f"sqlite+aiosqlite:///{tmp_path}/var/ussd-gateway.db"
+    assert config.simulator.enabled
+    assert [c.mode for c in config.connections] == ["esme"]
+    assert config.connections[0].port == config.simulator.port
+    assert config.http.host == "127.0.0.1"
+    assert config.sessions.backend == "memory"
+    assert config.secret_key == b"k" * 32
+
+
+def test_secret_key_file_is_created_once_and_private(tmp_path: Path) -> None:
+    first = parse_config(shipped(), base_dir=tmp_path, environ={})
+    second = parse_config(shipped(), base_dir=tmp_path, environ={})
+    key_file = tmp_path / "var" / "secret.key"
+    assert first.secret_key == second.secret_key
+    assert key_file.stat().st_mode & 0o077 == 0
+
+
+def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) -> None:
+    raw = shipped()
+    raw["smpp"]["connections"][0].pop("password")
+    raw["smpp"]["connections"][0]["password_env"] = "SMPP_PW"
+    env = {**ENV, "USSD_GATEWAY_DATABASE_URL": "postgresql+asyncpg://db/ussd", "SMPP_PW": "s3cret"}
+    config = parse_config(raw, base_dir=tmp_path, environ=env)
+    assert config.store.url == "postgresql+asyncpg://db/ussd"
+    assert config.connections[0].password == "s3cret"
+    assert "s3cret" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["smpp"]["connections"][0].update(port=70000),
+         "smpp.connections[0].port: must be at most 65535"),
+        (lambda c: c["smpp"]["connections"][0].update(port="2775"),
+         "smpp.connections[0].port: expected an integer"),
+        (lambda c: c["smpp"]["connections"][0].update(mode="client"),
+         "smpp.connections[0].mode: 'client' is not one of"),
+        (lambda c: c["smpp"]["connections"][0].update(dialect="nokia"),
+         "smpp.connections[0].dialect: 'nokia' is not one of"),
+        (lambda c: c["smpp"]["connections"][0].update(password="far-too-long"),
+         "smpp.connections[0].password: longer than 8 characters"),
+        (lambda c: c["smpp"]["connections"][0].update(colour="blue"),
+         "smpp.connections[0].colour: unknown key"),
+        (lambda c: c["sessions"].update(backend="memcached"),
+         "sessions.backend: 'memcached' is not one of"),
+        (lambda c: c["sessions"].update(timeout_seconds=0),
+         "sessions.timeout_seconds: must be at least 1"),
+        (lambda c: c["gateway"].update(country_code="+7"),
+         "gateway.country_code: expected 1-3 digits"),
+        (lambda c: c["store"].update(url="mysql://x"),
+         "store.url: 'mysql://x' is not a sqlite+aiosqlite"),
+        (lambda c: c["sms"].update(connection="nowhere"),
+         "sms.connection: 'nowhere' is not the name"),
+        (lambda c: c["menus"].update(back_key="00"),
+         "menus.back_key: must differ from menus.more_key"),
+        (lambda c: c["menus"].update(home_key="*"),
+         "menus.home_key: must differ"),
+        (lambda c: c["http"].update(enabled="yes"),
+         "http.enabled: expected true or false"),
+        (lambda c: c.update(extra={"a": 1}), "extra: unknown key"),
+        (lambda c: c["smpp"]["connections"].append(
+            {"name": "in", "mode": "smsc", "listen": "127.0.0.1", "system_id": "c"}),
+         "smpp.connections[1].listen: expected HOST:PORT"),
+        (lambda c: c["smpp"]["connections"].append(
+            {"name": "in", "mode": "smsc", "listen": "0.0.0.0:2775", "system_id": "c",
+             "allow": ["10.0.0.300/8"]}),
+         "smpp.connections[1].allow[0]: '10.0.0.300/8' is not an IP network"),
+    ],
+)
+def test_bad_value_is_refused_naming_the_key(tmp_path: Path, change: Any, message: str) -> None:
+    raw = shipped()
+    change(raw)
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, base_dir=tmp_path, environ=ENV)
+    assert str(info.value).startswith(message)
+
+
+def test_cli_refuses_a_bad_config_with_one_line(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "config.toml"
+    bad.write_text((REPO / "config.toml").read_text().replace("port = 8080", "port = -1"))
+    assert main(["run", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "ussd-gateway: config error: http.port: must be at least 0, got -1"
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "absent.toml")

@@ -1,0 +1,110 @@
+"""The whole path: handset -> simulator (USSD centre) -SMPP-> gateway -> menus -> store -> back.
+
+Every test here runs the real simulator and the real gateway over a loopback SMPP connection,
+on a real SQLite file, and asserts what the subscriber sees and what the store holds.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.gateway_stack import running_stack
+from ussd_gateway import services as svc
+from ussd_gateway.security.passwords import LOOK_ALIKE_FREE_ALPHABET
+
+DEMO = "79160000001"
+ENGLISH = "79160000002"
+OTHER = "79160000003"
+STRANGER = "79169999999"
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[^\s.,:;!?()«»\"']+", text)
+
+
+async def test_balance_is_shown_on_screen(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        balance = await stack.running.services.balance.get(DEMO)
+        assert balance is not None
+        shown = svc.format_money(balance.amount_minor, balance.currency, "ru")
+        result = await stack.simulator.dial(DEMO, "*100#")
+        assert result.session_ended
+        assert len(result.screens) == 1
+        assert shown in result.screens[0]
+
+
+async def test_password_arrives_by_sms_and_only_there(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        result = await stack.simulator.dial(DEMO, "*111*25#")
+        assert result.session_ended
+        sms = await stack.simulator.wait_for_sms(DEMO, 1, timeout=15)
+        assert len(sms) == 1
+        length = stack.config.passwords.length
+        candidates = [w for w in words(sms[0].text)
+                      if len(w) == length and set(w) <= set(LOOK_ALIKE_FREE_ALPHABET)]
+        assert len(candidates) == 1, f"no password in the SMS: {sms[0].text!r}"
+        password = candidates[0]
+        passwords = stack.running.services.passwords
+        login = await passwords.verify_login(DEMO, password, channel="web")
+        assert isinstance(login, svc.LoginOk) and login.must_change
+        assert password not in result.screens[0]
+        wrong = await passwords.verify_login(DEMO, password + "x", channel="web")
+        assert isinstance(wrong, svc.InvalidCredentials)
+
+
+async def test_menu_walk_gives_the_same_screen_as_the_direct_string(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        direct = await stack.simulator.dial(DEMO, "*111*828*1#")
+        walked = await stack.simulator.dial(OTHER, "*111#", ["828", "1"])
+        assert direct.session_ended and walked.session_ended
+        assert len(walked.screens) == 3
+        assert walked.screens[-1] == direct.screens[-1]
+        menu = walked.screens[0]
+        assert "25" in menu and "828" in menu
+
+
+async def test_number_management_is_enabled_once_then_already_enabled(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        first = await stack.simulator.dial(OTHER, "*111*828*1#")
+        second = await stack.simulator.dial(OTHER, "*111*828*1#")
+        assert first.screens[-1] != second.screens[-1]
+        numbers = stack.running.services.numbers
+        assert isinstance(await numbers.enable(OTHER, channel="test"), svc.AlreadyEnabled)
+        off = await stack.simulator.dial(OTHER, "*111*828*0#")
+        assert off.session_ended
+        assert isinstance(await numbers.enable(OTHER, channel="test"), svc.Enabled)
+
+
+async def test_menu_then_25_issues_a_password_like_the_direct_string(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        walked = await stack.simulator.dial(OTHER, "*111#", ["25"])
+        direct = await stack.simulator.dial(DEMO, "*111*25#")
+        assert walked.screens[-1] == direct.screens[-1]
+        assert len(await stack.simulator.wait_for_sms(OTHER, 1, timeout=15)) == 1
+
+
+async def test_a_stranger_gets_a_polite_refusal_and_no_sms(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        for code in ("*100#", "*111*25#", "*111*828*1#"):
+            result = await stack.simulator.dial(STRANGER, code)
+            assert result.session_ended
+            screen = result.screens[-1]
+            assert screen and "Traceback" not in screen and "error" not in screen.lower()
+        assert await stack.running.services.outbox.messages_to(STRANGER) == ()
+        assert stack.simulator.inbox(STRANGER) == []
+
+
+async def test_an_english_subscriber_reads_english(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        result = await stack.simulator.dial(ENGLISH, "*100#")
+        assert result.screens[0].isascii()
+        russian = await stack.simulator.dial(DEMO, "*100#")
+        assert not russian.screens[0].isascii()
+
+
+async def test_unknown_code_says_so(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        result = await stack.simulator.dial(DEMO, "*999#")
+        assert result.session_ended
+        assert result.screens[0]
