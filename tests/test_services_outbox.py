@@ -22,6 +22,7 @@ from ussd_gateway.services import (
     PasswordIssued,
     SelfCare,
     ServiceSettings,
+    SmsAccepted,
     SmsPermanentFailure,
     SmsTemporaryFailure,
     SmsThrottled,
@@ -287,3 +288,21 @@ async def test_the_outbox_resumes_after_the_process_is_killed(
     fresh = SelfCare.create(db, service_settings, later)
     assert isinstance(await fresh.passwords.verify_login(ALICE, password, channel="web"), LoginOk)
     assert await OutboxService(db, service_settings, later).count_unsent() == 0
+
+
+async def test_a_receipt_that_overtakes_the_sent_record_is_not_lost(
+    db: Database, care: SelfCare, service_settings: ServiceSettings, clock: FakeClock
+) -> None:
+    outbox = care.outbox
+
+    class InstantDelivery(RecordingTransport):
+        async def submit_sms(self, destination: str, text: str) -> SmsAccepted:
+            # The SMSC reports delivery before submit_sm_resp reaches the sender.
+            assert await outbox.record_receipt("early-1", "DELIVRD") is False
+            return SmsAccepted("early-1")
+
+    message_id = await outbox.enqueue(ALICE, "notice")
+    await make_sender(db, InstantDelivery(), service_settings, clock).drain_once()
+    message = await outbox.get(message_id)
+    assert message is not None
+    assert (message.state, message.receipt_state) == ("delivered", "DELIVRD")

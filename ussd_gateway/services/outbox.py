@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.security.encryption import BodyCipher
 from ussd_gateway.services.common import Clock, utc_now
 from ussd_gateway.services.settings import OutboxSettings, ServiceSettings
 from ussd_gateway.store.database import Database
-from ussd_gateway.store.models import OutboxRow
+from ussd_gateway.store.models import EarlyReceiptRow, OutboxRow
 
 PENDING, SENDING, SENT = "pending", "sending", "sent"
 DELIVERED, UNDELIVERABLE = "delivered", "undeliverable"
@@ -27,6 +27,7 @@ _RECEIPT_OUTCOME = {
     "DELETED": UNDELIVERABLE,
 }
 _RECEIPT_STATES = {*_RECEIPT_OUTCOME, "ENROUTE", "ACCEPTD", "UNKNOWN"}
+EARLY_RECEIPT_TTL = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,38 @@ async def supersede_pending(session: AsyncSession, *, destination: str, purpose:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _receipt_state(state: str) -> str:
+    state = state.strip().upper()
+    return state if state in _RECEIPT_STATES else "UNKNOWN"
+
+
+async def apply_receipt(
+    session: AsyncSession, smsc_message_id: str, state: str, now: datetime
+) -> bool:
+    """Record a receipt on the sent message with that SMSC id; False when there is none."""
+    state = _receipt_state(state)
+    values: dict[str, object] = {"receipt_state": state, "receipt_at": now}
+    if state in _RECEIPT_OUTCOME:
+        values["state"] = _RECEIPT_OUTCOME[state]
+    result = await session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.smsc_message_id == smsc_message_id,
+            OutboxRow.state.in_((SENT, DELIVERED, UNDELIVERABLE)),
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def apply_early_receipt(session: AsyncSession, smsc_message_id: str) -> None:
+    """Apply a receipt that arrived before the message was recorded as sent."""
+    early = await session.get(EarlyReceiptRow, smsc_message_id)
+    if early is not None:
+        await apply_receipt(session, smsc_message_id, early.receipt_state, early.received_at)
+        await session.delete(early)
+
+
 class OutboxService:
     def __init__(
         self, db: Database, settings: ServiceSettings | None = None, clock: Clock = utc_now
@@ -135,25 +168,24 @@ class OutboxService:
             return row.id
 
     async def record_receipt(self, smsc_message_id: str, state: str) -> bool:
-        """Record a delivery receipt (``DELIVRD``, ``UNDELIV``, ...); False when no sent
-        message carries that SMSC message id."""
-        state = state.strip().upper()
-        if state not in _RECEIPT_STATES:
-            state = "UNKNOWN"
+        """Record a delivery receipt (``DELIVRD``, ``UNDELIV``, ...). False when no sent
+        message carries that SMSC message id yet; the receipt is then kept for a while and
+        applied if that message is recorded as sent (a receipt can overtake our commit)."""
         now = self._clock()
-        values: dict[str, object] = {"receipt_state": state, "receipt_at": now}
-        if state in _RECEIPT_OUTCOME:
-            values["state"] = _RECEIPT_OUTCOME[state]
         async with self._db.write() as session:
-            result = await session.execute(
-                update(OutboxRow)
-                .where(
-                    OutboxRow.smsc_message_id == smsc_message_id,
-                    OutboxRow.state.in_((SENT, DELIVERED, UNDELIVERABLE)),
-                )
-                .values(**values)
+            if await apply_receipt(session, smsc_message_id, state, now):
+                return True
+            await session.execute(
+                delete(EarlyReceiptRow).where(EarlyReceiptRow.received_at < now - EARLY_RECEIPT_TTL)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            await session.merge(
+                EarlyReceiptRow(
+                    smsc_message_id=smsc_message_id,
+                    receipt_state=_receipt_state(state),
+                    received_at=now,
+                )
+            )
+            return False
 
     async def get(self, message_id: int) -> OutboxMessage | None:
         async with self._db.read() as session:

@@ -26,6 +26,7 @@ from ussd_gateway.services.outbox import (
     PENDING,
     SENDING,
     SENT,
+    apply_early_receipt,
     body_associated_data,
 )
 from ussd_gateway.services.settings import OutboxSettings
@@ -237,6 +238,8 @@ class OutboxSender:
                 .where(OutboxRow.id == message.id, OutboxRow.claim_token == self._token)
                 .values(**values)
             )
+            if updated.rowcount and isinstance(result, SmsAccepted):  # type: ignore[attr-defined]
+                await apply_early_receipt(session, result.message_id)
             if updated.rowcount == 0:  # type: ignore[attr-defined]
                 log.warning(
                     "outbox: lost the claim on message %d to %s before recording",

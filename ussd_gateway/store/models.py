@@ -197,6 +197,17 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
 
 
+class EarlyReceiptRow(Base):
+    """A delivery receipt that arrived before its message was recorded as sent (the SMSC
+    can answer submit_sm and report delivery before our commit); applied when it is."""
+
+    __tablename__ = "sms_early_receipts"
+
+    smsc_message_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    receipt_state: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class AuditRow(Base):
     """Who changed what, when, through which channel. Never holds a password."""
 
