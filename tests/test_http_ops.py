@@ -102,3 +102,13 @@ async def test_per_address_limit_on_password_requests(tmp_path: Path) -> None:
         assert int(limited.headers["Retry-After"]) > 0
         await api.sender.drain_once()
         assert api.inbox.messages == []  # the limited request sent nothing
+
+
+async def test_a_broken_store_is_a_503_problem_not_a_trace(api: Api) -> None:
+    from sqlalchemy import text
+
+    async with api.deps.db.engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE audit_log RENAME TO audit_log_gone"))
+    reply = await api.admin("GET", f"/admin/v1/subscribers/{IVAN}/audit")
+    assert reply.status == 503 and reply.problem_type == "store-unavailable"
+    assert "audit_log" not in reply.text

@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..metrics import Metrics
+from ..store.database import StoreUnavailable
 from .problems import PROBLEM_CONTENT_TYPE, Problem
 
 log = logging.getLogger("ussd_gateway.http")
@@ -47,7 +48,7 @@ def error_middleware(metrics: Metrics) -> Middleware:
             if exc.status < 400:
                 raise
             found = _from_http_exception(exc)
-        except (OperationalError, DBAPIError, OSError) as exc:
+        except (StoreUnavailable, OperationalError, InterfaceError) as exc:
             log.error("store error on %s %s: %s", request.method, request.path,
                       type(exc).__name__)
             found = Problem("store-unavailable")
