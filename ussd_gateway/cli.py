@@ -95,6 +95,7 @@ def _setup_logging(config: GatewayConfig) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # aiosmpplib logs whole PDUs (and so SMS bodies) at its debug levels: keep it quiet.
     logging.getLogger("aiosmpplib").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -136,7 +137,7 @@ async def _run_gateway(config: GatewayConfig) -> int:
 
 
 def _cmd_dial(args: argparse.Namespace) -> int:
-    from smpp.control import ControlError, control_dial
+    from smpp.control import SimulatorError, control_dial
 
     config = load_config(args.config)
     sim = config.simulator
@@ -144,7 +145,7 @@ def _cmd_dial(args: argparse.Namespace) -> int:
         result = asyncio.run(control_dial(sim.control_host, sim.control_port, args.msisdn,
                                           args.code, args.reply, timeout=args.timeout,
                                           sms_wait=args.sms_wait))
-    except (ControlError, OSError, TimeoutError) as exc:
+    except (SimulatorError, OSError, TimeoutError) as exc:
         reason = str(exc) or type(exc).__name__
         print(f"ussd-gateway dial: {reason}", file=sys.stderr)
         return EXIT_FAILED
