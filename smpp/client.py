@@ -39,6 +39,17 @@ overridden as narrowly as possible here:
 10. ``SubmitSm.clone`` returns a plain SubmitSm (protocol.py:439) and the splitting branch
     uses an unbound variable (esme.py:465): we never let aiosmpplib split; long SMS go in
     ``message_payload``.
+11. ``SimpleThrottleHandler`` (throttle.py:115-130) denies every request once 1 % of 50
+    responses were throttled and only re-counts after ``sampling_period`` (180 s): one
+    ESME_RTHROTTLED in a busy hour stalls all sending for minutes. ``_GentleThrottle``
+    pauses briefly (exponential, reset by the next accepted submit) instead.
+12. ``SimpleCorrelator`` keeps every accepted submit_sm for receipts for 3 days and scans
+    the whole store on every put (correlator.py:367, 459-476): memory and CPU grow with
+    traffic. Receipts are matched by the gateway, so ``_ResponseOnlyCorrelator`` keeps
+    only request/response pairs.
+13. ``_send_data`` asserts a writer (esme.py:404); after ``stop`` has dropped it a queued
+    reply raised AssertionError, which killed the loop and made ``stop`` hang: it raises
+    ConnectionResetError instead, and ``_run`` restarts a loop that died anyway.
 """
 
 from __future__ import annotations
@@ -56,6 +67,7 @@ from typing import Any, Literal, TypeAlias
 
 from aiosmpplib import ESME, PhoneNumber
 from aiosmpplib.broker import AbstractBroker
+from aiosmpplib.correlator import SimpleCorrelator
 from aiosmpplib.hook import AbstractHook
 from aiosmpplib.protocol import (
     DeliverSm,
@@ -76,6 +88,7 @@ from aiosmpplib.state import (
     SmppCommandStatus,
     SmppSessionState,
 )
+from aiosmpplib.throttle import AbstractThrottleHandler
 from aiosmpplib.utils import detect_format
 
 from smpp.codec import DEFAULT_MAX_PDU, HEADER_LENGTH, PduError, decode_pdu, parse_header
@@ -215,6 +228,37 @@ class _JitteredBackoff(AbstractRetryTimer):  # type: ignore[misc]
         self._attempt = min(self._attempt + 1, 32)
         self._on_retry()
         await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+
+
+class _GentleThrottle(AbstractThrottleHandler):  # type: ignore[misc]
+    """After ESME_RTHROTTLED pause all sending briefly; the pause doubles while throttled."""
+
+    def __init__(self) -> None:
+        self._pause = _THROTTLE_BACKOFF_MIN
+        self._until = 0.0
+
+    async def throttled(self) -> None:
+        self._until = time.monotonic() + self._pause
+        self._pause = min(self._pause * 2, _THROTTLE_BACKOFF_MAX)
+
+    async def not_throttled(self) -> None:
+        self._pause = _THROTTLE_BACKOFF_MIN
+
+    async def allow_request(self) -> bool:
+        return time.monotonic() >= self._until
+
+    async def throttle_delay(self) -> float:
+        return max(0.01, self._until - time.monotonic())
+
+
+class _ResponseOnlyCorrelator(SimpleCorrelator):  # type: ignore[misc]
+    """Request/response correlation only; receipts are the gateway's business."""
+
+    async def put_delivery(self, smsc_message_id: str, submit_sm: SubmitSm) -> None:
+        return None
+
+    async def get_delivery(self, receipt: DeliverSm) -> SubmitSm | None:
+        return None
 
 
 class _Broker(AbstractBroker):  # type: ignore[misc]
@@ -458,6 +502,10 @@ class EsmeClient:
             hook=self._hook,
             broker=broker,
             retry_timer=_JitteredBackoff(s.reconnect_min, s.reconnect_max, self._count_retry),
+            throttle_handler=_GentleThrottle(),
+            correlator=_ResponseOnlyCorrelator(
+                f"{s.name}:{role}", max_ttl_response=max(15.0, 3 * s.response_timeout)
+            ),
             socket_timeout=float(s.response_timeout),
         )
 
@@ -502,8 +550,8 @@ class EsmeClient:
         for esme in self._esmes:
             try:
                 await asyncio.wait_for(esme.stop(), self.settings.response_timeout)
-            except (TimeoutError, OSError, ValueError, ConnectionError):
-                log.info("%s: no clean unbind, closing", esme.client_id)
+            except Exception as error:
+                log.info("%s: no clean unbind (%r), closing", esme.client_id, error)
         for task in [*self._runners, *self._tasks]:
             task.cancel()
         for task in [*self._runners, *self._tasks]:
@@ -525,7 +573,7 @@ class EsmeClient:
         """Send one SMS with a delivery receipt requested; waits for submit_sm_resp."""
         if not text:
             raise ValueError("text: an SMS needs some text")
-        if not self.is_bound:
+        if self._stopped or not self._sender.is_bound:
             return SmsSubmission("not_bound")
         message = self._sms_message(destination, text)
         return await self._submit(message, UssdTlvs(), self.settings.response_timeout)

@@ -191,3 +191,45 @@ async def test_transmitter_receiver_pair() -> None:
     finally:
         await client.stop()
         await smsc.stop()
+
+
+async def test_one_throttle_in_a_busy_hour_does_not_stall_sending() -> None:
+    # upstream's throttle handler would deny all sending for minutes after this
+    smsc = misbehaving.Throttles(1, after=60)
+    client = await started(smsc, response_timeout=2.0)
+    try:
+        for n in range(62):
+            submission = await client.submit_sms("79161234567", f"message {n}")
+            assert submission.status == "accepted", n
+        assert client.throttled == 1
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_requests_beyond_the_window_are_answered_throttled() -> None:
+    smsc = ScriptedSmsc()
+    release = asyncio.Event()
+
+    async def slow(request: UssdRequest) -> UssdReply:
+        await release.wait()
+        return UssdReply("ok", final=True)
+
+    client = await started(smsc, slow, window=2)
+    try:
+        statuses = []
+        for session in (b"\x01\x00", b"\x02\x00", b"\x03\x00"):
+            response = await smsc.deliver(ussd_request("*100#", 1, session))
+            statuses.append(pdus.header(response)[2])
+        assert statuses == [pdus.ESME_ROK, pdus.ESME_ROK, pdus.ESME_RTHROTTLED]
+        assert client.refused == 1
+        release.set()
+        answered = {(await asyncio.wait_for(smsc.submits.get(), TIMEOUT)).text
+                    for _ in range(2)}
+        assert answered == {"ok"}
+        # once the window has room again, new requests are served
+        await smsc.deliver(ussd_request("*100#", 1, b"\x04\x00"))
+        await asyncio.wait_for(smsc.submits.get(), TIMEOUT)
+    finally:
+        await client.stop()
+        await smsc.stop()

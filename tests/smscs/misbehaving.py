@@ -32,14 +32,18 @@ class NeverAnswersEnquireLink(ScriptedSmsc):
 
 
 class Throttles(ScriptedSmsc):
-    """Answers the first ``count`` submit_sm with ESME_RTHROTTLED."""
+    """Answers ``count`` submit_sm with ESME_RTHROTTLED, after accepting ``after`` first."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, after: int = 0) -> None:
         super().__init__()
         self.remaining = count
+        self.accept_first = after
         self.throttled = 0
 
     def submit_status(self, message: pdus.ShortMessage) -> int:
+        if self.accept_first > 0:
+            self.accept_first -= 1
+            return pdus.ESME_ROK
         if self.remaining > 0:
             self.remaining -= 1
             self.throttled += 1
