@@ -143,3 +143,20 @@ async def test_number_management_on_and_off_from_the_account(api: Api) -> None:
     trail = await api.admin("GET", f"/admin/v1/subscribers/{IVAN}/audit")
     actions = [(e["action"], e["channel"]) for e in trail.body["entries"]]
     assert ("service.enabled", "web") in actions and ("service.disabled", "web") in actions
+
+
+async def test_a_blocked_subscriber_loses_the_account_and_the_login(api: Api) -> None:
+    token = await api.account_token(IVAN, new_password="Kv4rtira-na-Arbate")
+    blocked = await api.admin("POST", "/admin/v1/subscribers", json_body={
+        "msisdn": IVAN, "owner": "Ivan Petrov", "region": "Moscow", "status": "blocked"})
+    assert blocked.status == 200 and blocked.body["status"] == "blocked"
+    account = await api.call("GET", "/api/v1/account", token=token)
+    assert account.status == 404 and account.problem_type == "not-subscriber"
+    login = await api.login(IVAN, "Kv4rtira-na-Arbate")
+    assert login.status == 401 and login.problem_type == "invalid-credentials"
+
+
+async def test_login_answers_are_not_cached(api: Api) -> None:
+    await api.call("POST", "/api/v1/password-requests", json_body={"msisdn": IVAN})
+    reply = await api.login(IVAN, await api.sms_password(IVAN))
+    assert reply.headers["Cache-Control"] == "no-store"

@@ -49,8 +49,11 @@ async def login(call: Call) -> web.StreamResponse:
     assert isinstance(result, r.LoginOk)
     scope = Scope.PASSWORD_CHANGE if result.must_change else Scope.ACCOUNT
     token, expires_at = call.signer.issue(msisdn, scope, call.deps.clock())
-    return views.ok({"token": token, "token_type": "Bearer", "expires_at": views.iso(expires_at),
-                     "msisdn": msisdn, "must_change_password": result.must_change}, status=201)
+    reply = views.ok({"token": token, "token_type": "Bearer",
+                      "expires_at": views.iso(expires_at), "msisdn": msisdn,
+                      "must_change_password": result.must_change}, status=201)
+    reply.headers["Cache-Control"] = "no-store"  # a credential: no cache may keep it
+    return reply
 
 
 async def change_password(call: Call) -> web.StreamResponse:
@@ -84,7 +87,7 @@ async def account(call: Call) -> web.StreamResponse:
     deps, msisdn = call.deps, call.msisdn
     subscriber = await deps.services.subscribers.get(msisdn)
     own_balance = await deps.services.balance.get(msisdn)
-    if subscriber is None or own_balance is None:
+    if subscriber is None or subscriber.status != "active" or own_balance is None:
         raise Problem("not-subscriber")
     language = subscriber.language
     services = [{

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Sequence
 from datetime import datetime
@@ -36,15 +37,20 @@ def subscriber_claims(request: web.Request, signer: TokenSigner, now: datetime, 
     return claims
 
 
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
 def operator_name(request: web.Request, tokens: Sequence[AdminToken]) -> str:
     """The name of the operator token presented; every configured token is compared in
     constant time, and all of them, so timing tells nothing about which one nearly matched."""
-    presented = (bearer_token(request) or "").encode()
+    # Digests have one length, so not even a token's length leaks through timing.
+    presented = _digest(bearer_token(request) or "")
     found: str | None = None
     for candidate in tokens:
-        if hmac.compare_digest(candidate.token.encode(), presented) and found is None:
+        if hmac.compare_digest(_digest(candidate.token), presented) and found is None:
             found = candidate.name
-    if found is None or not presented:
+    if found is None:
         raise Problem("unauthorized", "an operator token from the configuration is required",
                       headers=_CHALLENGE)
     return found
