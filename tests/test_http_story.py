@@ -21,8 +21,8 @@ def _with_operator_token(raw: dict[str, Any]) -> None:
 
 
 def _password_in(text: str, length: int) -> str:
-    found = [w for w in re.findall(r"[0-9A-Za-z]+", text)
-             if len(w) == length and set(w) <= set(LOOK_ALIKE_FREE_ALPHABET)]
+    found: list[str] = [w for w in re.findall(r"[0-9A-Za-z]+", text)
+                        if len(w) == length and set(w) <= set(LOOK_ALIKE_FREE_ALPHABET)]
     assert len(found) == 1, text
     return found[0]
 
