@@ -65,7 +65,7 @@ def _run_in_thread(make: Callable[[], Awaitable[T]]) -> T:
 
 
 async def _admin_execute(sql: str) -> None:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(PG_DSN, timeout=5)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -38,8 +39,8 @@ UNKNOWN = "79990000000"
 MSK = timedelta(hours=3)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # --- the working-day calendar (pure) ---------------------------------------------------------
@@ -238,3 +239,22 @@ async def test_each_added_number_must_set_its_own_password(
     assert await care.passwords.verify_login(IVAN_2, "Fresh-Password-78", channel="web") == (
         LoginOk(False)
     )
+
+
+async def test_the_gateways_auto_approval_task_decides_due_applications(
+    care: SelfCare, clock: FakeClock
+) -> None:
+    accepted = await care.linking.apply(IVAN, [IVAN_2], channel="web")
+    assert isinstance(accepted, ApplicationAccepted)
+    clock.now = accepted.review_due_at
+    decided = asyncio.Event()
+    task = asyncio.create_task(care.linking.run_auto_approval(
+        every=timedelta(milliseconds=20), on_decided=lambda _: decided.set()
+    ))
+    try:
+        await asyncio.wait_for(decided.wait(), 10)
+    finally:
+        task.cancel()
+    assert await care.linking.group_numbers(IVAN) == (IVAN, IVAN_2)
+    application = await care.linking.get(accepted.application_id)
+    assert application is not None and application.status == "approved"

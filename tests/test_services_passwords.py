@@ -160,7 +160,8 @@ async def test_the_temporary_password_expires(
 
 
 async def test_rate_limit_says_when_to_try_again_and_the_window_slides(
-    care: SelfCare, sender: OutboxSender, sms: RecordingTransport, clock: FakeClock
+    care: SelfCare, db: Database, sender: OutboxSender, sms: RecordingTransport,
+    clock: FakeClock,
 ) -> None:
     for _ in range(3):  # at 0, 10 and 20 minutes
         assert isinstance(await care.passwords.issue_temporary(ALICE, channel="ussd"),
@@ -179,7 +180,7 @@ async def test_rate_limit_says_when_to_try_again_and_the_window_slides(
     assert isinstance(await care.passwords.issue_temporary(ALICE, channel="web"), PasswordIssued)
     await sender.drain_once()
     assert len(sms.texts_to(ALICE)) <= 4
-    actions = await audit_actions(care.passwords._db, ALICE)  # type: ignore[attr-defined]
+    actions = await audit_actions(db, ALICE)
     assert actions.count("password.issued") == 4
     assert actions.count("password.rate_limited") == 2
 
@@ -198,8 +199,8 @@ async def test_concurrent_requests_cannot_beat_the_rate_limit(
 
 
 async def test_lockout_after_n_failures_then_unlock_after_the_lockout(
-    care: SelfCare, sender: OutboxSender, sms: RecordingTransport, clock: FakeClock,
-    service_settings: ServiceSettings,
+    care: SelfCare, db: Database, sender: OutboxSender, sms: RecordingTransport,
+    clock: FakeClock, service_settings: ServiceSettings,
 ) -> None:
     policy = service_settings.passwords
     password = await issue_and_receive(care, sender, sms, ALICE)
@@ -222,7 +223,7 @@ async def test_lockout_after_n_failures_then_unlock_after_the_lockout(
     assert await care.passwords.verify_login(ALICE, "wrong", channel="web") == (
         InvalidCredentials(attempts_left=policy.max_failed_logins - 1)
     )
-    actions = await audit_actions(care.passwords._db, ALICE)  # type: ignore[attr-defined]
+    actions = await audit_actions(db, ALICE)
     assert actions.count("login.locked") == 1
     assert actions.count("login.ok") == 1
 
@@ -272,7 +273,7 @@ async def test_password_policy_refuses_weak_passwords_with_the_reason(
 
 
 async def test_change_needs_the_current_password_and_ends_the_temporary_one(
-    care: SelfCare, sender: OutboxSender, sms: RecordingTransport
+    care: SelfCare, db: Database, sender: OutboxSender, sms: RecordingTransport
 ) -> None:
     temporary = await issue_and_receive(care, sender, sms, ALICE)
     assert await care.passwords.change_password(
@@ -289,7 +290,7 @@ async def test_change_needs_the_current_password_and_ends_the_temporary_one(
     assert await care.passwords.verify_login(ALICE, "Kalinka-Malinka-42", channel="web") == (
         LoginOk(must_change=False)
     )
-    async with care.passwords._db.read() as session:  # type: ignore[attr-defined]
+    async with db.read() as session:
         credential = await session.get(CredentialRow, ALICE)
     assert credential is not None and credential.permanent_hash is not None
     assert credential.permanent_hash.startswith("$argon2id$")

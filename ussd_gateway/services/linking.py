@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +25,7 @@ from ussd_gateway.services.results import (
     RefusalReason,
 )
 from ussd_gateway.services.settings import ServiceSettings
-from ussd_gateway.store.database import Database
+from ussd_gateway.store.database import Database, StoreUnavailable
 from ussd_gateway.store.models import (
     AccountGroupRow,
     CredentialRow,
@@ -33,6 +35,8 @@ from ussd_gateway.store.models import (
     LinkApplicationRow,
     SubscriberRow,
 )
+
+log = logging.getLogger(__name__)
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 AUTO_APPROVAL_CHANNEL = "system:auto-approval"
@@ -225,6 +229,27 @@ class LinkingService:
             if isinstance(outcome, ApplicationApproved | ApplicationRejected):
                 decided.append(outcome)
         return tuple(decided)
+
+    async def run_auto_approval(
+        self,
+        every: timedelta = timedelta(minutes=5),
+        on_decided: Callable[[tuple[ApplicationApproved | ApplicationRejected, ...]], None]
+        | None = None,
+    ) -> None:
+        """Call :meth:`approve_due` every ``every`` until cancelled (the gateway runs this as a
+        task); a store that is down is retried at the next round. ``on_decided`` hears about
+        every round that decided something (metrics, tests)."""
+        while True:
+            try:
+                decided = await self.approve_due()
+            except StoreUnavailable:
+                log.warning("link applications: the store is unavailable, retrying later")
+            else:
+                if decided:
+                    log.info("link applications: decided %d due applications", len(decided))
+                    if on_decided is not None:
+                        on_decided(decided)
+            await asyncio.sleep(every.total_seconds())
 
     async def get(self, application_id: int) -> LinkApplication | None:
         async with self._db.read() as session:
