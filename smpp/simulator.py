@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
@@ -96,7 +97,7 @@ class SimulatorSettings:
     delivery_receipts: bool = True
     screen_timeout: float = 10.0  # how long a link request may wait for its response
     service_address: str = ""  # destination_addr of requests (the USSD service's address)
-    sms_sender: str = ""  # reserved: source of SMS the simulator itself would send
+    receipt_delay: float = 0.2  # a real SMSC reports delivery later, never before the resp
 
 
 @dataclass
@@ -123,6 +124,8 @@ class Simulator:
         self._session_numbers = itertools.count(1)
         self._references = itertools.count(1)
         self._message_ids = itertools.count(1)
+        # ids stay unique across simulator restarts, as a gateway's outbox keys on them
+        self._id_prefix = f"{secrets.randbelow(1 << 16):04x}"
         self._server: asyncio.Server | None = None
         self._control = ControlServer(self)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -326,7 +329,7 @@ class Simulator:
         assert message is not None
         msisdn = message.destination.number
         dialogue = self._dialogues.get(msisdn)
-        message_id = str(next(self._message_ids))
+        message_id = f"{self._id_prefix}{next(self._message_ids):06x}"
         if self._is_screen(message, decoded.ussd):
             if dialogue is None or dialogue.ended:
                 self.stray_screens += 1
@@ -380,6 +383,7 @@ class Simulator:
         return Screen(message_text(message), final)
 
     async def _send_receipt(self, message: Any, message_id: str, sms: InboxSms) -> None:
+        await asyncio.sleep(self.settings.receipt_delay)
         peer = self._request_peer()
         if peer is None:
             return

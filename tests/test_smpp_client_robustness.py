@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from smpp.client import EsmeClient
+from smpp.client import EsmeClient, _JitteredBackoff
 from smpp.ussd import UssdReply, UssdRequest
 from tests.smscs import misbehaving, pdus
 from tests.smscs.base import ScriptedSmsc
@@ -233,3 +233,34 @@ async def test_requests_beyond_the_window_are_answered_throttled() -> None:
     finally:
         await client.stop()
         await smsc.stop()
+
+
+async def test_stop_while_the_smsc_is_unreachable_returns() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    client = EsmeClient(settings(port), Menu())
+    await client.start()
+    assert not await client.wait_bound(0.3)
+    assert (await client.submit_sms("79161234567", "hi")).status == "not_bound"
+    await asyncio.wait_for(client.stop(), TIMEOUT)
+    assert client.reconnects >= 1
+
+
+async def test_backoff_grows_to_the_cap_and_resets_only_after_a_stable_link() -> None:
+    retries: list[int] = []
+    timer = _JitteredBackoff(0.001, 0.004, lambda: retries.append(1))
+    ceilings = []
+    for _ in range(5):
+        ceilings.append(timer.next_delay())
+        await timer.wait()
+    assert ceilings == [0.001, 0.002, 0.004, 0.004, 0.004]
+    timer.reset()  # a bind that dropped at once does not reset the backoff
+    assert timer.next_delay() == 0.004
+    await timer.wait()
+    timer.reset()
+    await asyncio.sleep(0.01)  # the link stayed up longer than the cap
+    await timer.wait()
+    assert timer.next_delay() == 0.002  # started again from the minimum
+    assert len(retries) == 7
