@@ -256,6 +256,10 @@ class Peer:
                     ) from None
             finally:
                 self._pending.pop(sequence, None)
+                if not future.done():
+                    future.cancel()
+                elif not future.cancelled():
+                    future.exception()  # retrieved: the caller got LinkClosed from _send
         if command_id in BIND_COMMANDS and response.header.command_status == 0:
             if response.header.command_id != GENERIC_NACK:
                 self.state = after_bind(command_id)

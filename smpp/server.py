@@ -146,6 +146,7 @@ class SmscServer:
         self.answers_failed = 0
         self.handler_errors = 0
         self.bind_failures: dict[str, int] = {}  # remote address -> refused binds in a row
+        self.last_close_reason = ""
         self._closed_nacks = 0
         self._peers: set[Peer] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -209,6 +210,7 @@ class SmscServer:
         finally:
             self._peers.discard(peer)
             self._closed_nacks += peer.counters.generic_nacks_sent
+            self.last_close_reason = peer.close_reason
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
