@@ -363,13 +363,11 @@ class _UssdEsme(ESME):  # type: ignore[misc]
             try:
                 command = SmppCommand(header.command_id)
             except ValueError:
-                if header.command_id & 0x80000000 or not self._bound.is_set():
+                if not self._bound.is_set():
                     raise ValueError(f"unknown command_id {header.command_id:#x}") from None
-                nack = GenericNack(
-                    sequence_num=header.sequence_number,
-                    command_status=SmppCommandStatus.ESME_RINVCMDID,
-                )
-                await self._send_data(nack)
+                log.warning("%s: unknown command_id %#x", self.client_id, header.command_id)
+                if not header.command_id & 0x80000000:  # never answer a response
+                    await self._nack(header.sequence_number)
                 continue
             try:
                 status = SmppCommandStatus(header.command_status)
@@ -393,9 +391,19 @@ class _UssdEsme(ESME):  # type: ignore[misc]
             if writer is not None:
                 writer.close()
 
+    async def _nack(self, sequence_number: int) -> None:
+        nack = GenericNack(
+            sequence_num=sequence_number, command_status=SmppCommandStatus.ESME_RINVCMDID
+        )
+        await self._send_data(nack)
+
     async def _handle_request(self, pdu: bytes, header: PduHeader) -> SmppMessage | None:
-        if header.smpp_command != SmppCommand.DELIVER_SM:
+        if header.smpp_command in (SmppCommand.UNBIND, SmppCommand.ENQUIRE_LINK):
             return await super()._handle_request(pdu, header)
+        if header.smpp_command != SmppCommand.DELIVER_SM:
+            # upstream answers these with a generic_nack saying ESME_ROK (esme.py:742)
+            await self._nack(header.sequence_num)
+            return None
         # shortfalls 1 and 3: decode with the byte-exact codec, skip upstream's receipt parse
         try:
             message: SmppMessage | None = decode_pdu(pdu, self.default_encoding).message

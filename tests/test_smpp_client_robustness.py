@@ -150,6 +150,24 @@ async def test_unknown_command_gets_generic_nack_and_the_link_stays() -> None:
         await smsc.stop()
 
 
+async def test_unsupported_request_and_unknown_response_leave_the_link_up() -> None:
+    data_sm = pdus.pack(0x00000103, 9, b"\x00" * 12)
+    unknown_response = pdus.pack(0x80000777, 10)
+    smsc = misbehaving.SendsAfterBind(unknown_response + data_sm)
+    client = await started(smsc)
+    try:
+        await smsc.wait_for(lambda: smsc.unsolicited)
+        _, command_id, status, sequence = pdus.header(smsc.unsolicited[0])
+        assert (command_id, status, sequence) == (pdus.GENERIC_NACK, pdus.ESME_RINVCMDID, 9)
+        assert len(smsc.unsolicited) == 1  # the stray response was not answered
+        await smsc.deliver(ussd_request("*111#", 1, b"\x01\x00"))
+        await asyncio.wait_for(smsc.submits.get(), TIMEOUT)
+        assert smsc.binds == 1
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
 async def test_deliver_sm_with_a_broken_body_gets_an_error_resp() -> None:
     smsc = ScriptedSmsc()
     client = await started(smsc)
