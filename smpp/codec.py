@@ -364,7 +364,7 @@ def decode_pdu(pdu: bytes, default_encoding: str = "gsm0338") -> DecodedPdu:
     try:
         message = message_type.from_pdu(body, upstream_header, default_encoding,
                                          _LENIENT_CODECS)
-    except (ValueError, IndexError, struct.error, UnicodeError) as error:
+    except Exception as error:  # the boundary: any upstream failure on peer bytes is theirs
         raise PduError(f"{command.name.lower()} body: {error}", Status.ESME_RINVCMDLEN,
                        header.sequence_number, command_id=header.command_id) from None
     return DecodedPdu(header, message, ussd)

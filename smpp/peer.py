@@ -313,7 +313,11 @@ class Peer:
                     reason = f"unusable header: {error.reason}"
                     return
                 self._last_received = asyncio.get_running_loop().time()
-                await self._received(raw)
+                try:
+                    await self._received(raw)
+                except Exception:
+                    # A bug of ours must not cost the link; the peer may see no answer.
+                    log.exception("%s: failed on an inbound PDU", self.settings.name)
                 if self.state is SessionState.UNBOUND and not self._pending:
                     reason = "unbound"
                     return

@@ -69,6 +69,7 @@ _RESPONSES: dict[int, Any] = {
     DELIVER_SM: aiosmpplib.DeliverSmResp,
     DATA_SM: DataSmResp,
 }
+_MAX_TRACKED_ADDRESSES = 10_000
 _RECEIVING = (SessionState.BOUND_RX, SessionState.BOUND_TRX)
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -255,7 +256,9 @@ class SmscServer:
             log.info("%s: %s bound from %s", self.settings.name, message.system_id,
                      peer.remote_address)
             return response(system_id=self.settings.name[:15])
-        failures = self.bind_failures.get(peer.remote_address, 0) + 1
+        failures = self.bind_failures.pop(peer.remote_address, 0) + 1
+        if len(self.bind_failures) >= _MAX_TRACKED_ADDRESSES:
+            del self.bind_failures[next(iter(self.bind_failures))]  # the longest quiet
         self.bind_failures[peer.remote_address] = failures
         self.binds_refused += 1
         log.warning("%s: bind refused (%s) for system_id %r from %s, %d in a row",
