@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,10 +39,14 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # SQLite allows one writer. Queue this process's writers on an asyncio lock: waiting
+        # inside SQLite's busy handler is a sleep-and-retry that wastes most of the time.
+        self._write_turn: asyncio.Lock | None = None
         if engine.dialect.name == "sqlite":
             # BEGIN IMMEDIATE takes SQLite's write lock up front, so a read-check-write in
             # one transaction cannot interleave with another writer (rate limits, balances).
             self._write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+            self._write_turn = asyncio.Lock()
         else:
             self._write_engine = engine
 
@@ -73,9 +78,14 @@ class Database:
 
         A store that is down or stays locked raises :class:`StoreUnavailable`."""
         try:
-            async with AsyncSession(self._write_engine, expire_on_commit=False) as session:
-                async with session.begin():
-                    yield session
+            async with contextlib.AsyncExitStack() as stack:
+                if self._write_turn is not None:
+                    await stack.enter_async_context(self._write_turn)
+                session = await stack.enter_async_context(
+                    AsyncSession(self._write_engine, expire_on_commit=False)
+                )
+                await stack.enter_async_context(session.begin())
+                yield session
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
 
