@@ -4,10 +4,11 @@ aiosmpplib keeps the bind, the enquire_link keeper, sequence numbers, the broker
 the reconnect loop. It falls short in these places (aiosmpplib 0.7.4, file:line), each
 overridden as narrowly as possible here:
 
-1. USSD TLVs (protocol.py:491-501, tag 0x0501/0x1383 read as ASCII strings): a byte >= 0x80
-   makes ``from_pdu`` raise, the deliver_sm is answered with generic_nack (esme.py:759) and
-   the session is lost. ``_handle_request`` strips them with ``smpp.tlv.split_ussd_tlvs``
-   first; the hook re-reads them from the raw PDU; replies append them as raw bytes
+1. USSD TLVs are read as ASCII strings (protocol.py:593 via 496-502): a byte >= 0x80 in
+   ussd_service_op / its_session_info makes ``from_pdu`` raise, the deliver_sm gets a
+   generic_nack (esme.py:759) and the session is lost. ``_handle_request`` decodes
+   deliver_sm with ``smpp.codec.decode_pdu`` (TLVs split off at byte level first); the
+   hook re-reads them from the raw PDU; replies append them as raw bytes
    (``_RawTlvSubmitSm.pdu``).
 2. The hook runs inline in the read loop (esme.py:556) and deliver_sm_resp follows it
    (esme.py:568): every request is served in its own task so a slow handler never holds
@@ -15,8 +16,10 @@ overridden as narrowly as possible here:
    (esme.py:270) kills the reconnect loop for good, so the hook never raises.
 3. A receipt whose text does not parse (esme.py:771, int()/strptime) raises out of the
    read loop; the SMSC redelivers it and the link flaps forever. A bad deliver_sm body gets
-   generic_nack (esme.py:759), not deliver_sm_resp with a status. deliver_sm is decoded
-   with ``smpp.codec.decode_pdu`` instead; the receipt is parsed leniently here.
+   generic_nack (esme.py:759), not deliver_sm_resp with a status, and an unsupported
+   request a generic_nack saying ESME_ROK (esme.py:742). Receipts are parsed leniently
+   here, bad bodies get deliver_sm_resp with the codec's status, unsupported requests
+   generic_nack ESME_RINVCMDID.
 4. ``_get_pdu`` trusts command_length (esme.py:314: a huge value waits for gigabytes, a
    value < 16 is a negative read) and maps an unknown command_id or command_status to
    ValueError (protocol.py:108-109) which drops the link. Framing goes through
@@ -25,7 +28,7 @@ overridden as narrowly as possible here:
    only drop the reference; nothing closes it in the start loop, esme.py:953-960):
    ``connect`` and ``_receive_data`` close it.
 6. No response timeout per request, no window, throttled submit_sm are only counted
-   (esme.py:663): ``EsmeClient`` keeps a semaphore window, a deadline per submission and
+   (esme.py:665): ``EsmeClient`` keeps a semaphore window, a deadline per submission and
    resends on ESME_RTHROTTLED / ESME_RMSGQFUL with backoff.
 7. A message dequeued from the broker is lost if the link breaks before it is written
    (the sender task is cancelled inside ``_send_data``): ``_Broker`` keeps it in hand
