@@ -24,7 +24,7 @@ MSISDN = "79161234567"
 
 def wire(message: object, ussd: UssdTlvs, sequence: int) -> bytes:
     message.sequence_num = sequence  # type: ignore[attr-defined]
-    return encode_pdu(message, ussd)  # type: ignore[arg-type]
+    return encode_pdu(message, ussd)
 
 
 def receive(raw: bytes, dialect: Dialect, connection: str = "ussdc") -> UssdRequest | None:

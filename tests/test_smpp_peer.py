@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from aiosmpplib import BindTransceiver, BindTransceiverResp, PhoneNumber, SubmitSmResp
@@ -40,8 +41,8 @@ class Pair:
 
 @contextlib.asynccontextmanager
 async def connected(
-    on_request: Callback = accept_all, *, smsc: dict[str, object] | None = None,
-    esme: dict[str, object] | None = None,
+    on_request: Callback = accept_all, *, smsc: dict[str, Any] | None = None,
+    esme: dict[str, Any] | None = None,
 ) -> AsyncIterator[Pair]:
     accepted: asyncio.Queue[Peer] = asyncio.Queue()
 
@@ -177,7 +178,7 @@ async def test_a_failing_handler_answers_syserr_and_the_link_stays_up() -> None:
         assert failed.header.command_status == 0x08
         assert failed.message is not None and not failed.message.message_id
         ok = await pair.esme.request(submit())
-        assert ok.header.command_status == 0 and ok.message.message_id == "ok"
+        assert ok.message is not None and ok.message.message_id == "ok"
 
 
 async def test_unbind_closes_both_sides() -> None:

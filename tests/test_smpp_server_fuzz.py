@@ -66,7 +66,7 @@ async def echo(request: UssdRequest) -> UssdReply | None:
 
 async def answers_until_marker(esme: RawEsme, marker: int) -> list[PduHeader]:
     """Responses (other than the marker's) read until the marker's enquire_link_resp."""
-    answers = []
+    answers: list[PduHeader] = []
     while True:
         header = (await esme.read()).header
         if header.command_id & 0x80000000:

@@ -53,6 +53,7 @@ async def still_serves(server: SmscServer) -> None:
         while True:
             delivered = await esme.read()
             if delivered.header.command_id == 0x05:
+                assert delivered.message is not None
                 assert delivered.message.short_message == "You sent *100#"
                 break
     finally:

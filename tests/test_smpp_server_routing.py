@@ -40,7 +40,7 @@ async def test_screens_for_a_transmitter_go_to_the_receiver_of_the_same_system()
         assert (await transmitter.read_response(5)).header.command_status == 0
         delivered = await receiver.read()
         assert delivered.header.command_id == 0x05
-        assert delivered.message.short_message == "Hello"
+        assert delivered.message is not None and delivered.message.short_message == "Hello"
         # A receiver may not submit: the state table answers ESME_RINVBNDSTS.
         await receiver.send(ussd_submit(6))
         assert (await receiver.read_response(6)).header.command_status == 0x04
