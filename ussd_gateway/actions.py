@@ -23,9 +23,10 @@ LANGUAGES = frozenset({"ru", "en"})
 class ServiceActions:
     """Implements :class:`ussd_gateway.dispatch.ActionRunner` over the services."""
 
-    def __init__(self, services: svc.SelfCare, *,
+    def __init__(self, services: svc.SelfCare, *, on_password_issued: Callable[[], None],
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._services = services
+        self._on_password_issued = on_password_issued
         self._clock = clock
         self._handlers: dict[str, Callable[[str, Mapping[str, str], str], Awaitable[Outcome]]] = {
             "balance": self._balance,
@@ -61,6 +62,7 @@ class ServiceActions:
             return "not_subscriber", {}
         if isinstance(result, svc.RateLimited):
             return "rate_limited", {"retry_after_minutes": _minutes(result.retry_after)}
+        self._on_password_issued()
         return "ok", {"expires_minutes": _minutes(result.expires_at - self._clock())}
 
     async def _enable_numbers(self, msisdn: str, inputs: Mapping[str, str],

@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from menus import ScreenLimits
+
 from .config import ConfigError, GatewayConfig, load_config
+from .operator_cli import add_operator_commands
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -73,14 +76,20 @@ def _parser() -> argparse.ArgumentParser:
 
     menus = sub.add_parser("menus", help="check or show the menu files")
     menus_sub = menus.add_subparsers()
-    check = menus_sub.add_parser("check", help="validate menu files")
-    check.add_argument("paths", nargs="*", type=Path, default=[Path("menus")])
+    check = menus_sub.add_parser(
+        "check", help="validate menu files (default: the config's menus.paths)")
+    check.add_argument("paths", nargs="*", type=Path)
+    check.add_argument("--config", type=Path, default=Path("config.toml"),
+                       help="screen limits and keys come from here (default: ./config.toml)")
     check.set_defaults(command=_cmd_menus_check)
     show = menus_sub.add_parser("show", help="print the menu tree of a service code")
     show.add_argument("code")
     show.add_argument("--language", default="ru")
-    show.add_argument("paths", nargs="*", type=Path, default=[Path("menus")])
+    show.add_argument("paths", nargs="*", type=Path)
+    show.add_argument("--config", type=Path, default=Path("config.toml"))
     show.set_defaults(command=_cmd_menus_show)
+
+    add_operator_commands(sub)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers()
@@ -105,7 +114,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run_gateway(config: GatewayConfig) -> int:
-    from menus.loader import MenuError
+    from menus import MenuError
 
     from .gateway import Gateway
 
@@ -218,12 +227,22 @@ def _cmd_handset(args: argparse.Namespace) -> int:
                                    sys.stdin, sys.stdout))
 
 
+def _menu_inputs(args: argparse.Namespace) -> tuple[list[Path], ScreenLimits]:
+    from .gateway import screen_limits
+
+    if args.config.exists():
+        config = load_config(args.config)
+        return list(args.paths or config.menus.paths), screen_limits(config)
+    return list(args.paths or [Path("menus")]), ScreenLimits()
+
+
 def _cmd_menus_check(args: argparse.Namespace) -> int:
-    from menus.loader import check_menus
+    from menus import check_menus
 
     from .actions import KNOWN_ACTIONS
 
-    problems = check_menus(args.paths, KNOWN_ACTIONS)
+    paths, limits = _menu_inputs(args)
+    problems = check_menus(paths, KNOWN_ACTIONS, limits)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -234,13 +253,13 @@ def _cmd_menus_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_menus_show(args: argparse.Namespace) -> int:
-    from menus.engine import show_menu
-    from menus.loader import MenuError, load_menus
+    from menus import MenuError, load_menus, show_menu
 
     from .actions import KNOWN_ACTIONS
 
+    paths, limits = _menu_inputs(args)
     try:
-        menus = load_menus(args.paths, KNOWN_ACTIONS)
+        menus = load_menus(paths, KNOWN_ACTIONS, limits)
     except MenuError as exc:
         print(f"ussd-gateway menus show: {exc}", file=sys.stderr)
         return EXIT_FAILED

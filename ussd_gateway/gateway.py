@@ -102,7 +102,8 @@ class Gateway:
         sessions = await self._sessions()
         stack.push_async_callback(sessions.close)
 
-        actions = ServiceActions(bundle)
+        actions = ServiceActions(
+            bundle, on_password_issued=self.metrics.sms.labels("queued").inc)
         dispatcher = UssdDispatcher(
             engine=lambda: self.engine, sessions=sessions, actions=actions, metrics=self.metrics,
             country_code=cfg.country_code, default_language=cfg.menus.default_language)
