@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
-from smpp.server import SmscServer, SmscSettings
+import pytest
+
+from smpp.server import SmscServer, SmscSettings, networks
 from smpp.ussd import UssdReply, UssdRequest
 from tests.peers.esme import RawEsme, bind_body, ussd_submit
 from tests.peers.raw import pdu, submit_sm
@@ -94,3 +97,20 @@ async def test_no_screen_and_not_ussd() -> None:
         await esme.close()
     finally:
         await server.stop()
+
+
+def test_allow_entries_parse_and_bad_ones_are_named() -> None:
+    assert networks(["10.0.0.0/8", "192.0.2.7", "::1"]) == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("192.0.2.7/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.300'"):
+        networks(["10.0.0.300"])
+
+
+def test_bad_settings_name_the_key() -> None:
+    with pytest.raises(ValueError, match="password"):
+        settings(password="much too long")
+    with pytest.raises(ValueError, match="window"):
+        settings(window=0)
