@@ -175,8 +175,13 @@ class _LinkLost:
     """Marks a submission whose link went down before the SMSC answered."""
 
 
+class _Unsendable:
+    """Marks a submission that could not be encoded: resending would fail the same way."""
+
+
 _LINK_LOST = _LinkLost()
-Outcome: TypeAlias = "SmppMessage | _LinkLost"
+_UNSENDABLE = _Unsendable()
+Outcome: TypeAlias = "SmppMessage | _LinkLost | _Unsendable"
 
 
 @dataclass
@@ -315,7 +320,7 @@ class _Hook(AbstractHook):  # type: ignore[misc]
     async def send_error(self, smpp_message: SmppMessage, error: Exception, client_id: str) -> None:
         log.info("%s: could not send %s: %r", client_id, type(smpp_message).__name__, error)
         with _logged("send_error hook"):
-            self._client._on_send_error(smpp_message)
+            self._client._on_send_error(smpp_message, error)
 
 
 @contextlib.contextmanager
@@ -616,6 +621,8 @@ class EsmeClient:
                 async with self._window:
                     while True:
                         outcome = await self._send_once(message, tlvs)
+                        if isinstance(outcome, _Unsendable):
+                            return SmsSubmission("failed")
                         if isinstance(outcome, _LinkLost):
                             if self._stopped:
                                 return SmsSubmission("not_bound")
@@ -696,11 +703,12 @@ class EsmeClient:
                 # the old sender task wrote it to a link already lost: send it again
                 self._resolve(message.log_id, _LINK_LOST)
 
-    def _on_send_error(self, message: SmppMessage) -> None:
+    def _on_send_error(self, message: SmppMessage, error: Exception) -> None:
         log_id = getattr(message, "log_id", "")
         for key in [key for key, value in self._sent.items() if value == log_id]:
             del self._sent[key]
-        self._resolve(log_id, _LINK_LOST)
+        # upstream: ValueError means the PDU could not be built; anything else is transport
+        self._resolve(log_id, _UNSENDABLE if isinstance(error, ValueError) else _LINK_LOST)
 
     def _esme(self, client_id: str) -> _UssdEsme:
         return next(esme for esme in self._esmes if esme.client_id == client_id)

@@ -210,3 +210,16 @@ async def test_slow_request_does_not_hold_the_link(smsc: ScriptedSmsc) -> None:
         assert slow.destination == "79160000001"
     finally:
         await client.stop()
+
+
+async def test_sms_that_cannot_be_encoded_fails_once_and_the_link_stays(
+        smsc: ScriptedSmsc) -> None:
+    client = EsmeClient(settings(smsc.port), Menu())
+    await client.start()
+    try:
+        assert await client.wait_bound(TIMEOUT)
+        assert (await client.submit_sms("7916\u00e9", "hi")).status == "failed"
+        assert (await client.submit_sms("79161234567", "hi")).status == "accepted"
+        assert (await asyncio.wait_for(smsc.submits.get(), TIMEOUT)).destination == "79161234567"
+    finally:
+        await client.stop()
