@@ -138,17 +138,20 @@ def is_ussd(message: UssdMessage, ussd: UssdTlvs, dialect: Dialect) -> bool:
 def session_key(connection: str, msisdn: str, ussd: UssdTlvs, dialect: Dialect) -> str:
     """The key of a dialogue, stable across its requests, built per dialect.
 
-    When the dialect's id is missing from a request the next weaker one is used, so a
-    request is never dropped for want of a session id.
+    The connection is deliberately not part of the key: a USSD centre may deliver the next
+    step of a dialogue on another bind, even to another gateway instance sharing the
+    session store. When the dialect's id is missing from a request the next weaker one is
+    used, so a request is never dropped for want of a session id.
     """
+    del connection  # kept in the signature: a future dialect may scope ids per bind
     if dialect.session_id != "msisdn_code":
         if dialect.session_id == "its_session_info" and ussd.session_number is not None:
-            return f"{connection}:{msisdn}:its:{ussd.session_number}"
+            return f"{msisdn}:its:{ussd.session_number}"
         if ussd.user_message_reference is not None:
-            return f"{connection}:{msisdn}:umr:{ussd.user_message_reference}"
+            return f"{msisdn}:umr:{ussd.user_message_reference}"
         if ussd.session_number is not None:
-            return f"{connection}:{msisdn}:its:{ussd.session_number}"
-    return f"{connection}:{msisdn}"
+            return f"{msisdn}:its:{ussd.session_number}"
+    return msisdn
 
 
 def request_from_message(

@@ -47,7 +47,7 @@ def test_generic_dialogue_byte_for_byte() -> None:
     assert raw == submit_sm(1, b"*111*25#", tlvs=tlv(0x0501, b"\x01") + tlv(0x1383, b"\x81\x00"))
 
     request = receive(raw, generic)
-    assert request == UssdRequest("ussdc", MSISDN, "*111*25#", f"ussdc:{MSISDN}:its:129",
+    assert request == UssdRequest("ussdc", MSISDN, "*111*25#", f"{MSISDN}:its:129",
                                   is_begin=True, service_op=1)
 
     decoded = decode_pdu(raw)
@@ -64,7 +64,7 @@ def test_generic_dialogue_byte_for_byte() -> None:
     assert raw == submit_sm(3, b"1", tlvs=tlv(0x0501, b"\x12") + tlv(0x1383, b"\x81\x02"))
     request = receive(raw, generic)
     assert request is not None and not request.is_begin and not request.is_abort
-    assert request.session_key == f"ussdc:{MSISDN}:its:129" and request.text == "1"
+    assert request.session_key == f"{MSISDN}:its:129" and request.text == "1"
 
     decoded = decode_pdu(raw)
     final, final_ussd = reply_message(decoded.message, decoded.ussd,
@@ -82,7 +82,7 @@ def test_umr_dialect_echoes_user_message_reference_and_ends_with_op_17() -> None
     raw = wire(begin, ussd, 7)
     assert raw == deliver_sm(7, b"*100#", tlvs=tlv(0x0501, b"\x01") + tlv(0x0204, b"\xbe\xef"))
     request = receive(raw, umr)
-    assert request is not None and request.session_key == f"ussdc:{MSISDN}:umr:48879"
+    assert request is not None and request.session_key == f"{MSISDN}:umr:48879"
 
     decoded = decode_pdu(raw)
     answer, answer_ussd = reply_message(decoded.message, decoded.ussd,
@@ -99,7 +99,7 @@ def test_msisdn_dialect_keys_by_subscriber_alone() -> None:
     raw = wire(begin, ussd, 1)
     assert raw == submit_sm(1, b"*100#", tlvs=tlv(0x0501, b"\x01"))
     request = receive(raw, msisdn)
-    assert request is not None and request.session_key == f"ussdc:{MSISDN}"
+    assert request is not None and request.session_key == MSISDN
 
     decoded = decode_pdu(raw)
     answer, answer_ussd = reply_message(decoded.message, decoded.ussd,
