@@ -95,7 +95,7 @@ class SelfCare:
             numbers=NumberManagementService(db, settings, clock),
             balance=BalanceService(db, settings, clock),
             linking=LinkingService(db, settings, clock),
-            outbox=OutboxService(db, settings, clock),
+            outbox=OutboxService(db, settings, clock, on_sms_queued=on_sms_queued),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -147,11 +148,17 @@ async def apply_early_receipt(session: AsyncSession, smsc_message_id: str) -> No
 
 class OutboxService:
     def __init__(
-        self, db: Database, settings: ServiceSettings | None = None, clock: Clock = utc_now
+        self,
+        db: Database,
+        settings: ServiceSettings | None = None,
+        clock: Clock = utc_now,
+        *,
+        on_sms_queued: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._settings: OutboxSettings = (settings or ServiceSettings()).outbox
         self._clock = clock
+        self._on_sms_queued = on_sms_queued
 
     async def enqueue(self, destination: str, text: str, *, purpose: str = "notice") -> int:
         """Queue a plain (non-secret) SMS; returns its outbox id."""
@@ -165,7 +172,9 @@ class OutboxService:
                 purpose=purpose,
                 expires_in=self._settings.max_age,
             )
-            return row.id
+        if self._on_sms_queued is not None:
+            self._on_sms_queued()
+        return row.id
 
     async def record_receipt(self, smsc_message_id: str, state: str) -> bool:
         """Record a delivery receipt (``DELIVRD``, ``UNDELIV``, ...). False when no sent

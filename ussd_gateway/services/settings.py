@@ -8,6 +8,8 @@ from datetime import date, timedelta
 
 from ussd_gateway.security.passwords import LOOK_ALIKE_FREE_ALPHABET
 
+_ZERO = timedelta(0)
+
 DEFAULT_PASSWORD_SMS: tuple[tuple[str, str], ...] = (
     ("ru", "Пароль для личного кабинета: {password}. Никому его не сообщайте."),
     ("en", "Your personal account password: {password}. Do not tell it to anyone."),
@@ -31,6 +33,22 @@ class PasswordSettings:
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
 
+    def __post_init__(self) -> None:
+        _require(self.length >= 6, "passwords.length", "at least 6")
+        _require(len(set(self.alphabet)) >= 10, "passwords.alphabet", "10 distinct characters")
+        _require(self.validity > _ZERO, "passwords.validity", "positive")
+        _require(self.rate_limit_count >= 1, "passwords.rate_limit_count", "at least 1")
+        _require(self.rate_limit_window > _ZERO, "passwords.rate_limit_window", "positive")
+        _require(self.max_failed_logins >= 1, "passwords.max_failed_logins", "at least 1")
+        _require(self.lockout > _ZERO, "passwords.lockout", "positive")
+        _require(self.min_length >= 6, "passwords.min_length", "at least 6")
+        _require(
+            bool(self.sms_templates)
+            and all("{password}" in text for _, text in self.sms_templates),
+            "passwords.sms_templates",
+            "at least one, each with {password}",
+        )
+
 
 @dataclass(frozen=True)
 class OutboxSettings:
@@ -46,6 +64,16 @@ class OutboxSettings:
     max_age: timedelta = timedelta(hours=24)
     poll_interval: timedelta = timedelta(seconds=5)
 
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 1, "outbox.batch_size", "at least 1")
+        _require(self.send_timeout > _ZERO, "outbox.send_timeout", "positive")
+        # Otherwise a slow send could be claimed and sent again by another sender.
+        _require(self.lease > self.send_timeout, "outbox.lease", "longer than send_timeout")
+        _require(self.retry_initial > _ZERO, "outbox.retry_initial", "positive")
+        _require(self.retry_max >= self.retry_initial, "outbox.retry_max", ">= retry_initial")
+        _require(self.max_age > _ZERO, "outbox.max_age", "positive")
+        _require(self.poll_interval > _ZERO, "outbox.poll_interval", "positive")
+
 
 @dataclass(frozen=True)
 class LinkingSettings:
@@ -57,6 +85,15 @@ class LinkingSettings:
     # The operator's local time, for what counts as a working day.
     utc_offset: timedelta = timedelta(hours=3)
 
+    def __post_init__(self) -> None:
+        _require(self.review_working_days >= 0, "linking.review_working_days", "0 or more")
+        _require(
+            set(self.weekend) <= set(range(7)) and len(set(self.weekend)) < 7,
+            "linking.weekend",
+            "weekday numbers 0 (Monday) to 6, not all seven",
+        )
+        _require(abs(self.utc_offset) < timedelta(hours=24), "linking.utc_offset", "under 24h")
+
 
 @dataclass(frozen=True)
 class ServiceSettings:
@@ -66,3 +103,18 @@ class ServiceSettings:
     default_currency: str = "RUB"
     default_language: str = "ru"
     languages: tuple[str, ...] = ("ru", "en")
+
+    def __post_init__(self) -> None:
+        _require(
+            self.default_language in self.languages, "default_language", "one of languages"
+        )
+        _require(
+            len(self.default_currency) == 3 and self.default_currency.isupper(),
+            "default_currency",
+            "an ISO 4217 code",
+        )
+
+
+def _require(condition: bool, key: str, expected: str) -> None:
+    if not condition:
+        raise ValueError(f"{key} must be {expected}")
