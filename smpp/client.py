@@ -53,6 +53,9 @@ overridden as narrowly as possible here:
 13. ``_send_data`` asserts a writer (esme.py:404); after ``stop`` has dropped it a queued
     reply raised AssertionError, which killed the loop and made ``stop`` hang: it raises
     ConnectionResetError instead, and ``_run`` restarts a loop that died anyway.
+14. Writes wait on ``drain()`` without a limit (esme.py:408): an SMSC that stops reading
+    but keeps talking (so the keeper sees traffic) stalls every send forever. A write
+    that cannot drain within ``response_timeout`` drops the link, which is redialled.
 """
 
 from __future__ import annotations
@@ -431,7 +434,8 @@ class _UssdEsme(ESME):  # type: ignore[misc]
         if isinstance(smpp_message, DeliverSmResp) and smpp_message.sequence_num in self._refused:
             self._refused.discard(smpp_message.sequence_num)
             smpp_message.command_status = SmppCommandStatus.ESME_RTHROTTLED
-        await super()._send_data(smpp_message)
+        # shortfall 14: an SMSC that stopped reading would hold drain() forever
+        await asyncio.wait_for(super()._send_data(smpp_message), self.socket_timeout)
 
     def refuse(self, sequence_num: int) -> None:
         """Answer this deliver_sm with ESME_RTHROTTLED: the request window is full."""

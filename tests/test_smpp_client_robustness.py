@@ -282,3 +282,20 @@ async def test_backoff_grows_to_the_cap_and_resets_only_after_a_stable_link() ->
     await timer.wait()
     assert timer.next_delay() == 0.002  # started again from the minimum
     assert len(retries) == 7
+
+
+async def test_smsc_that_stops_reading_is_dropped_and_redialled() -> None:
+    smsc = misbehaving.StopsReading()
+    client = await started(smsc, response_timeout=0.5)
+    try:
+        bulky = "Ж" * 30_000  # 60 KB each in UCS2: enough to fill the socket buffers
+        results = await asyncio.gather(
+            *(client.submit_sms("79161234567", bulky) for _ in range(120)))
+        assert smsc.stuck.is_set()
+        assert {r.status for r in results} <= {"timeout", "not_bound", "accepted"}
+        await smsc.wait_binds(2)
+        assert await client.wait_bound(TIMEOUT)
+        assert (await client.submit_sms("79161234567", "after")).status == "accepted"
+    finally:
+        await client.stop()
+        await smsc.stop()

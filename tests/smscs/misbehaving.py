@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import struct
 
 from tests.smscs import pdus
@@ -88,3 +90,40 @@ class RefusesBinds(ScriptedSmsc):
             self.remaining -= 1
             return pdus.ESME_RBINDFAIL
         return super().bind_status(system_id, password)
+
+
+class StopsReading(ScriptedSmsc):
+    """On its first link, stops reading at the first submit_sm but keeps sending
+    enquire_link, so only a write timeout can tell the link is useless."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stuck = asyncio.Event()
+        self._release = asyncio.Event()
+
+    async def after_bind(self, connection: SmscConnection) -> None:
+        if self.binds == 1:
+            sock = connection.writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            self._spawn_chatter(connection)
+
+    def _spawn_chatter(self, connection: SmscConnection) -> None:
+        async def chatter() -> None:
+            while not connection.closed.is_set():
+                connection.send(pdus.pack(pdus.ENQUIRE_LINK, connection.next_sequence()))
+                await asyncio.sleep(0.05)
+
+        task = asyncio.ensure_future(chatter())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def on_request(self, connection: SmscConnection, command_id: int, sequence: int,
+                         pdu: bytes) -> bytes | None:
+        if command_id == pdus.SUBMIT_SM and self.binds == 1:
+            self.stuck.set()
+            await self._release.wait()  # the read loop of this link is stuck here
+        return await super().on_request(connection, command_id, sequence, pdu)
+
+    async def stop(self) -> None:
+        self._release.set()
+        await super().stop()
