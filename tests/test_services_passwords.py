@@ -334,3 +334,19 @@ async def test_no_password_reaches_logs_audit_rows_or_errors(
     for msisdn in (ALICE, BOB):
         assert all(msisdn not in record.getMessage() for record in caplog.records
                    if record.name.startswith("ussd_gateway"))
+
+
+async def test_the_password_and_its_sms_commit_together_or_not_at_all(
+    care: SelfCare, db: Database
+) -> None:
+    async with db.write() as session:  # the outbox becomes unwritable
+        await session.execute(text("ALTER TABLE sms_outbox RENAME TO sms_outbox_gone"))
+    with pytest.raises(Exception):  # noqa: B017 (which error depends on the backend)
+        await care.passwords.issue_temporary(ALICE, channel="ussd")
+    async with db.read() as session:
+        credentials = (await session.execute(text("SELECT count(*) FROM credentials"))).scalar()
+        issues = (await session.execute(text("SELECT count(*) FROM password_issues"))).scalar()
+        audits = (await session.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'password.issued'")
+        )).scalar()
+    assert (credentials, issues, audits) == (0, 0, 0)
