@@ -103,6 +103,13 @@ class SimulatorConfig:
 class SmsConfig:
     connection: str | None = None
     source: str = "Operator"
+    batch_size: int = 20
+    send_timeout_seconds: float = 20.0
+    lease_seconds: float = 60.0
+    retry_initial_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    poll_interval_seconds: float = 5.0
+    max_age_hours: float = 24.0
 
 
 @dataclass(frozen=True)
@@ -363,7 +370,19 @@ def _sms(table: Table) -> SmsConfig:
     result = SmsConfig(
         connection=table.text("connection", "") or None,
         source=table.text("source", "Operator"),
+        batch_size=table.integer("batch_size", 20, minimum=1, maximum=1000),
+        send_timeout_seconds=table.number("send_timeout_seconds", 20.0, minimum=0.1),
+        lease_seconds=table.number("lease_seconds", 60.0, minimum=0.2),
+        retry_initial_seconds=table.number("retry_initial_seconds", 2.0, minimum=0.01),
+        retry_max_seconds=table.number("retry_max_seconds", 300.0, minimum=0.01),
+        poll_interval_seconds=table.number("poll_interval_seconds", 5.0, minimum=0.01),
+        max_age_hours=table.number("max_age_hours", 24.0, minimum=0.01),
     )
+    if result.lease_seconds <= result.send_timeout_seconds:
+        raise ConfigError("sms.lease_seconds: must be longer than sms.send_timeout_seconds "
+                          "(else a slow send could be claimed and sent twice)")
+    if result.retry_max_seconds < result.retry_initial_seconds:
+        raise ConfigError("sms.retry_max_seconds: must not be below sms.retry_initial_seconds")
     table.reject_unknown()
     return result
 

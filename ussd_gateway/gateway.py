@@ -214,7 +214,7 @@ class Gateway:
 
 
 def service_settings(config: GatewayConfig) -> svc.ServiceSettings:
-    p = config.passwords
+    p, sms = config.passwords, config.sms
     return svc.ServiceSettings(
         passwords=svc.PasswordSettings(
             hash_key=config.secret_key, length=p.length,
@@ -222,7 +222,14 @@ def service_settings(config: GatewayConfig) -> svc.ServiceSettings:
             rate_limit_count=p.rate_limit_count,
             rate_limit_window=timedelta(minutes=p.rate_limit_window_minutes),
             max_failed_logins=p.login_max_failures, lockout=timedelta(minutes=p.lockout_minutes)),
-        outbox=svc.OutboxSettings(body_key=config.secret_key),
+        outbox=svc.OutboxSettings(
+            body_key=config.secret_key, batch_size=sms.batch_size,
+            send_timeout=timedelta(seconds=sms.send_timeout_seconds),
+            lease=timedelta(seconds=sms.lease_seconds),
+            retry_initial=timedelta(seconds=sms.retry_initial_seconds),
+            retry_max=timedelta(seconds=sms.retry_max_seconds),
+            poll_interval=timedelta(seconds=sms.poll_interval_seconds),
+            max_age=timedelta(hours=sms.max_age_hours)),
         default_language=config.menus.default_language,
     )
 
