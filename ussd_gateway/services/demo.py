@@ -15,6 +15,8 @@ DEMO_SUBSCRIBERS: tuple[tuple[str, str, str, str, int], ...] = (
     ("79160000001", "Ivan Petrov", "Moscow", "ru", 15_075),
     ("79160000002", "Ivan Petrov", "Moscow", "en", 4_200),
     ("79160000003", "Anna Smirnova", "Moscow", "ru", 99_900),
+    # Ivan's too, but another region: the linking refusal for regions, on demo data.
+    ("79160000004", "Ivan Petrov", "Tver", "ru", 1_000),
 )
 
 
