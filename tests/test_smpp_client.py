@@ -223,3 +223,27 @@ async def test_sms_that_cannot_be_encoded_fails_once_and_the_link_stays(
         assert (await asyncio.wait_for(smsc.submits.get(), TIMEOUT)).destination == "79161234567"
     finally:
         await client.stop()
+
+
+async def test_every_session_number_and_op_byte_survives_the_client(
+        smsc: ScriptedSmsc) -> None:
+    async def echo(request: UssdRequest) -> UssdReply | None:
+        return None if request.is_abort else UssdReply("ok", final=True)
+
+    client = EsmeClient(settings(smsc.port), echo)
+    await client.start()
+    try:
+        assert await client.wait_bound(TIMEOUT)
+        for value in range(256):
+            # octet 1 takes every value; octet 2 every even one (odd ones mean "ended")
+            session = bytes((value, (2 * value) & 0xFE))
+            response = await smsc.deliver(ussd_request("*100#", 1, session))
+            assert pdus.header(response)[2] == pdus.ESME_ROK
+            reply = await asyncio.wait_for(smsc.submits.get(), TIMEOUT)
+            assert reply.tlvs[pdus.TAG_ITS_SESSION_INFO] == bytes((value, session[1] | 1))
+        for op in range(256):  # vendor ops >= 0x80 must not cost the link a generic_nack
+            response = await smsc.deliver(ussd_request("*100#", op, b"\x00\x00"))
+            assert pdus.header(response)[1:3] == (pdus.DELIVER_SM | pdus.RESPONSE, 0)
+        assert smsc.binds == 1
+    finally:
+        await client.stop()
