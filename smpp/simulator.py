@@ -140,7 +140,11 @@ class Simulator:
             self.port = int(self._server.sockets[0].getsockname()[1])
         else:
             self._spawn(self._connect_forever(*s.connect))
-        self.control_port = await self._control.start(s.control_host, s.control_port)
+        try:
+            self.control_port = await self._control.start(s.control_host, s.control_port)
+        except OSError:
+            await self.stop()  # e.g. the control port is taken: release the SMPP side too
+            raise
 
     async def stop(self) -> None:
         if self._stopping:

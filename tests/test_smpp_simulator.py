@@ -189,3 +189,20 @@ async def test_wait_for_sms_times_out_with_one_line() -> None:
             await simulator.wait_for_sms(MSISDN, 1, 0.1)
     finally:
         await simulator.stop()
+
+
+async def test_control_port_in_use_fails_start_and_releases_the_smpp_port() -> None:
+    taken = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    control_port = taken.sockets[0].getsockname()[1]
+    simulator = Simulator(SimulatorSettings(system_id="gateway", password="secret",
+                                            dialect=PROFILES["generic"],
+                                            control_port=control_port))
+    try:
+        with pytest.raises(OSError):
+            await simulator.start()
+        # the SMPP port it had opened is closed again
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", simulator.port)
+    finally:
+        taken.close()
+        await taken.wait_closed()
