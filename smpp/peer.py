@@ -208,8 +208,13 @@ class Peer:
             if task is not None and task is not current:
                 task.cancel()
         self._writer.close()
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(self._writer.wait_closed(), self.settings.write_timeout)
+        except TimeoutError:
+            # A peer that does not read keeps a closing transport (and its buffer) forever.
+            self._writer.transport.abort()
+        except (ConnectionError, OSError):
+            pass  # the connection is gone either way
 
     async def unbind(self, response_timeout: float | None = None) -> None:
         """Say goodbye properly: unbind, wait (bounded) for unbind_resp, then close."""

@@ -133,9 +133,10 @@ async def test_a_slow_reader_is_closed_and_others_are_served() -> None:
         esme = await RawEsme.connect(smsc.port, receive_buffer=4096)
         assert await esme.bind() == 0
         esme.writer.write(b"".join(ussd_submit(n, b"big", op=18) for n in range(2, 152)))
-        await until(lambda: smsc.bound_sessions == 0)
-        assert "stopped reading" in smsc.last_close_reason
+        await until(lambda: "stopped reading" in smsc.last_close_reason)
+        assert smsc.bound_sessions == 0
         await still_serves(smsc)
+        assert await esme.closed_by_server()  # the stuck socket was not left open
         await esme.close()
     finally:
         await smsc.stop()

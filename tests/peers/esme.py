@@ -75,8 +75,11 @@ class RawEsme:
     async def closed_by_server(self) -> bool:
         """True once the server has closed the connection (everything unread is skipped)."""
         async with asyncio.timeout(WAIT):
-            while await self.reader.read(65536):
-                pass
+            try:
+                while await self.reader.read(65536):
+                    pass
+            except ConnectionResetError:
+                pass  # aborted rather than closed: just as gone
         return True
 
     async def close(self) -> None:
