@@ -94,3 +94,22 @@ async def test_a_store_that_is_down_raises_store_unavailable_for_callers_to_answ
                 await session.execute(text("SELECT 1"))
     finally:
         await down.close()
+
+
+async def test_an_in_memory_store_serves_concurrent_readers_and_writers() -> None:
+    import asyncio
+
+    from ussd_gateway.services import Balance, BalanceService, SubscriberService
+
+    db = await Database.connect("sqlite+aiosqlite://")
+    try:
+        await db.upgrade()
+        balance = BalanceService(db)
+        await SubscriberService(db).upsert("79161234567", owner="A", region="B", channel="test")
+        await asyncio.gather(
+            *(balance.top_up("79161234567", 10, channel="test") for _ in range(20)),
+            *(balance.get("79161234567") for _ in range(20)),
+        )
+        assert await balance.get("79161234567") == Balance(200, "RUB")
+    finally:
+        await db.close()

@@ -37,7 +37,7 @@ class Database:
     """One store. ``write()`` gives a transaction that serialises conflicting writers on
     both backends; ``read()`` a consistent read-only view."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, single_connection: bool = False) -> None:
         self._engine = engine
         # SQLite allows one writer. Queue this process's writers on an asyncio lock: waiting
         # inside SQLite's busy handler is a sleep-and-retry that wastes most of the time.
@@ -49,13 +49,17 @@ class Database:
             self._write_turn = asyncio.Lock()
         else:
             self._write_engine = engine
+        # An in-memory SQLite database lives in one connection: readers queue up as well.
+        self._read_turn = self._write_turn if single_connection else None
 
     @classmethod
     async def connect(cls, url: str, *, pool_size: int = 10) -> Database:
         parsed = make_url(url)
         backend = parsed.get_backend_name()
         if backend == "sqlite":
-            return cls(await _sqlite_engine(url))
+            database = parsed.database
+            in_memory = not database or database == ":memory:"
+            return cls(await _sqlite_engine(url, in_memory), single_connection=in_memory)
         if backend == "postgresql":
             engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -92,9 +96,14 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         try:
-            async with AsyncSession(self._engine, expire_on_commit=False) as session:
-                async with session.begin():
-                    yield session
+            async with contextlib.AsyncExitStack() as stack:
+                if self._read_turn is not None:
+                    await stack.enter_async_context(self._read_turn)
+                session = await stack.enter_async_context(
+                    AsyncSession(self._engine, expire_on_commit=False)
+                )
+                await stack.enter_async_context(session.begin())
+                yield session
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
 
@@ -131,9 +140,8 @@ def _upgrade_sync(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-async def _sqlite_engine(url: str) -> AsyncEngine:
+async def _sqlite_engine(url: str, in_memory: bool) -> AsyncEngine:
     database = make_url(url).database
-    in_memory = not database or database == ":memory:"
     if not in_memory:
         assert database is not None
         await asyncio.to_thread(_make_parent_directory, database)
