@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.msisdn import mask_msisdn
@@ -107,6 +107,12 @@ class PasswordService:
                     details={"retry_after_s": int(limited.retry_after.total_seconds())},
                 )
                 return limited
+            await session.execute(  # older issues no longer count (the audit log keeps them)
+                delete(PasswordIssueRow).where(
+                    PasswordIssueRow.msisdn == msisdn,
+                    PasswordIssueRow.issued_at <= now - policy.rate_limit_window,
+                )
+            )
             session.add(PasswordIssueRow(msisdn=msisdn, issued_at=now, channel=channel))
             credential = await session.get(CredentialRow, msisdn)
             if credential is None:
