@@ -39,6 +39,7 @@ from ussd_gateway.store.models import CredentialRow, PasswordIssueRow, Subscribe
 log = logging.getLogger(__name__)
 
 PASSWORD_SMS = "password"
+MAX_PASSWORD_CHARS = 128  # check_password_policy's max_length
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,8 @@ class PasswordService:
 
     async def _check(self, msisdn: str, password: str, attempt: _Attempt) -> tuple[bool, bool]:
         """(matched, matched the temporary password)."""
+        if len(password) > MAX_PASSWORD_CHARS:  # no policy allows it; spare argon2 the work
+            return False, False
         if (
             attempt.temporary_hash is not None
             and attempt.temporary_valid
