@@ -1,4 +1,16 @@
-"""Alembic migrations, run programmatically (``Database.upgrade``); no alembic.ini needed."""
+"""Alembic migrations, run programmatically (``Database.upgrade``); no alembic.ini needed.
+
+A new revision, after changing ``ussd_gateway.store.models``::
+
+    from alembic import command
+    from ussd_gateway.migrations import alembic_config
+    config = alembic_config("sqlite+aiosqlite:////tmp/head.db")
+    command.upgrade(config, "head")
+    command.revision(config, "what changed", autogenerate=True, rev_id="0003")
+
+then review the generated file: use ``sa.DateTime()`` for ``UtcDateTime`` columns.
+``tests/test_store_database.py`` checks that the migrations match the models.
+"""
 
 from __future__ import annotations
 
