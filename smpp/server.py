@@ -22,9 +22,15 @@ A handler that raises is answered ESME_RSYSERR, one that takes longer than
 USSD is refused with ESME_RX_R_APPN (this gateway routes no SMS), a delivery receipt
 acknowledged.
 
+At most ``max_connections`` connections are open at once (more are dropped at accept,
+counted in ``connections_refused``); one that has not bound after ``bind_timeout`` is
+closed.
+
 Counters (plain ints, for export): ``binds_ok``, ``binds_refused``, ``requests``,
-``answers_sent``, ``answers_failed``, ``handler_errors``, ``generic_nacks_sent``
-(a property summing every session's, live and closed) and ``bound_sessions``.
+``answers_sent``, ``answers_failed``, ``handler_errors``, ``connections_refused``,
+``generic_nacks_sent``
+(a property summing every session's, live and closed), ``open_connections`` and
+``bound_sessions``.
 """
 
 from __future__ import annotations
@@ -106,6 +112,7 @@ class SmscSettings:
     bind_failure_delay: float = 1.0
     bind_failure_delay_max: float = 30.0
     throttled_retries: int = 3
+    max_connections: int = 64
 
     def __post_init__(self) -> None:
         checks = {
@@ -116,6 +123,7 @@ class SmscSettings:
             "handler_timeout": self.handler_timeout > 0,
             "bind_failure_delay": 0 <= self.bind_failure_delay <= self.bind_failure_delay_max,
             "throttled_retries": self.throttled_retries >= 0,
+            "max_connections": self.max_connections >= 1,
         }
         bad = [key for key, ok in checks.items() if not ok]
         if bad:
@@ -146,6 +154,7 @@ class SmscServer:
         self.answers_sent = 0
         self.answers_failed = 0
         self.handler_errors = 0
+        self.connections_refused = 0
         self.bind_failures: dict[str, int] = {}  # remote address -> refused binds in a row
         self.last_close_reason = ""
         self._closed_nacks = 0
@@ -158,6 +167,10 @@ class SmscServer:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._peers)
 
     @property
     def bound_sessions(self) -> int:
@@ -195,6 +208,13 @@ class SmscServer:
     # --- connections ------------------------------------------------------------------
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._peers) >= self.settings.max_connections:
+            # Unbound connections cost a task and a buffer each; a flood must not grow them.
+            self.connections_refused += 1
+            log.warning("%s: connection from %s refused: %d open", self.settings.name,
+                        writer.get_extra_info("peername"), len(self._peers))
+            writer.transport.abort()
+            return
         peer = Peer(reader, writer, self.settings.peer_settings(), self._on_request)
         self._peers.add(peer)
         log.info("%s: connection from %s", self.settings.name, peer.remote_address)

@@ -181,3 +181,21 @@ async def test_stop_unbinds_every_session(server: SmscServer) -> None:
 
 def test_bind_body_is_what_smpp_says() -> None:
     assert bind_body("a", "b") == b"a\x00b\x00\x00\x34\x00\x00\x00"
+
+
+async def test_connections_beyond_the_cap_are_dropped_at_accept() -> None:
+    smsc = SmscServer(settings(max_connections=2), echo)
+    await smsc.start()
+    try:
+        first = await RawEsme.connect(smsc.port)
+        second = await RawEsme.connect(smsc.port)
+        assert await first.bind() == 0 and await second.bind() == 0
+        third = await RawEsme.connect(smsc.port)
+        assert await third.closed_by_server()
+        assert smsc.connections_refused == 1 and smsc.bound_sessions == 2
+        await first.close()
+        await until(lambda: smsc.bound_sessions == 1 and smsc.open_connections == 1)
+        await still_serves(smsc)
+        await second.close()
+    finally:
+        await smsc.stop()
