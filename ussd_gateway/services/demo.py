@@ -21,16 +21,21 @@ DEMO_SUBSCRIBERS: tuple[tuple[str, str, str, str, int], ...] = (
 
 
 async def seed_demo(db: Database) -> list[str]:
-    """Create (or reset) the demo subscribers and their balances; safe to run again."""
+    """Create the demo subscribers that are missing, with their starting balances.
+
+    Safe to run on every start: existing subscribers, their balances and everything done
+    with them survive a restart.
+    """
     subscribers = SubscriberService(db)
     now = datetime.now(UTC)
     for msisdn, owner, region, language, amount in DEMO_SUBSCRIBERS:
+        if await subscribers.exists(msisdn):
+            continue
         await subscribers.upsert(
             msisdn,
             owner=owner,
             region=region,
             language=language,
-            status="active",
             currency="RUB",
             channel="demo",
         )
