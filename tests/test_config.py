@@ -30,6 +30,16 @@ def test_shipped_config_is_the_embedded_default(tmp_path: Path) -> None:
     assert config.secret_key == b"k" * 32
 
 
+def test_a_dialect_profile_can_be_adjusted_per_connection(tmp_path: Path) -> None:
+    raw = shipped()
+    raw["smpp"]["connections"][0]["dialect"] = "umr"
+    raw["smpp"]["connections"][0]["dialect_options"] = {
+        "service_type": "USSD", "latin_data_coding": 1}
+    dialect = parse_config(raw, base_dir=tmp_path, environ=ENV).connections[0].dialect
+    assert (dialect.name, dialect.session_id) == ("umr", "user_message_reference")
+    assert (dialect.service_type, dialect.latin_data_coding) == ("USSD", 1)
+
+
 def test_secret_key_file_is_created_once_and_private(tmp_path: Path) -> None:
     first = parse_config(shipped(), base_dir=tmp_path, environ={})
     second = parse_config(shipped(), base_dir=tmp_path, environ={})
@@ -60,6 +70,10 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
          "smpp.connections[0].mode: 'client' is not one of"),
         (lambda c: c["smpp"]["connections"][0].update(dialect="nokia"),
          "smpp.connections[0].dialect: 'nokia' is not one of"),
+        (lambda c: c["smpp"]["connections"][0].update(dialect_options={"end_signal": "bit"}),
+         "smpp.connections[0].dialect_options: dialect 'generic': invalid end_signal"),
+        (lambda c: c["smpp"]["connections"][0].update(dialect_options={"colour": 1}),
+         "smpp.connections[0].dialect_options.colour: unknown key"),
         (lambda c: c["smpp"]["connections"][0].update(password="far-too-long"),
          "smpp.connections[0].password: longer than 8 characters"),
         (lambda c: c["smpp"]["connections"][0].update(colour="blue"),

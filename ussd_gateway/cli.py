@@ -186,7 +186,6 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 
 
 async def _run_simulator(config: GatewayConfig, connect: str | None, handset: str | None) -> int:
-    from smpp.dialect import PROFILES
     from smpp.handset_cli import run_handset
     from smpp.simulator import Simulator, SimulatorSettings
 
@@ -201,7 +200,7 @@ async def _run_simulator(config: GatewayConfig, connect: str | None, handset: st
         target = (host, int(port))
     simulator = Simulator(SimulatorSettings(
         host=sim.host, port=sim.port, system_id=sim.system_id, password=sim.password,
-        dialect=PROFILES[sim.dialect], control_host=sim.control_host,
+        dialect=sim.dialect, control_host=sim.control_host,
         control_port=sim.control_port, connect=target))
     await simulator.start()
     stop = asyncio.Event()

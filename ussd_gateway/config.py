@@ -7,6 +7,7 @@ come from the environment instead of the file.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import tomllib
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from smpp.dialect import PROFILES, Dialect
 
 from .config_reader import ConfigError, Table
 
@@ -74,7 +77,7 @@ class SmppConnectionConfig:
     port: int
     system_id: str
     password: str = field(repr=False)
-    dialect: str = "generic"
+    dialect: Dialect = PROFILES["generic"]
     system_type: str = ""
     address_range: str = ""
     bind_mode: Literal["transceiver", "transmitter_receiver"] = "transceiver"
@@ -94,7 +97,7 @@ class SimulatorConfig:
     port: int = 2775
     system_id: str = "gateway"
     password: str = field(default="", repr=False)
-    dialect: str = "generic"
+    dialect: Dialect = PROFILES["generic"]
     control_host: str = "127.0.0.1"
     control_port: int = 2776
 
@@ -288,10 +291,33 @@ def _http(table: Table, env: Mapping[str, str]) -> HttpConfig:
     return result
 
 
-def _dialect(table: Table, name: str = "dialect") -> str:
-    from smpp.dialect import PROFILES
+DIALECT_FIELDS = {
+    "session_id": str, "end_signal": str, "code_field": str, "request_command": str,
+    "service_type": str, "first_request_without_op": bool, "latin_data_coding": int,
+    "cyrillic_data_coding": int, "source_ton": int, "source_npi": int,
+}
 
-    return str(table.text(name, "generic", choices=sorted(PROFILES)))
+
+def _dialect(table: Table) -> Dialect:
+    """A shipped profile by name, with any field changed in a ``dialect_options`` table."""
+    name = str(table.text("dialect", "generic", choices=sorted(PROFILES)))
+    options = table.table("dialect_options")
+    changes: dict[str, object] = {}
+    for key, kind in DIALECT_FIELDS.items():
+        if options.has(key):
+            if kind is str:
+                changes[key] = options.text(key)
+            elif kind is bool:
+                changes[key] = options.flag(key)
+            else:
+                changes[key] = options.integer(key, minimum=0, maximum=255)
+    options.reject_unknown()
+    if not changes:
+        return PROFILES[name]
+    try:
+        return dataclasses.replace(PROFILES[name], **changes)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"{table.key('dialect_options')}: {exc}") from None
 
 
 def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionConfig, ...]:

@@ -19,7 +19,6 @@ from aiohttp import web
 
 from menus import MenuEngine, MenuError, ScreenLimits, load_menus
 from smpp.client import EsmeClient, EsmeSettings
-from smpp.dialect import PROFILES
 from smpp.server import SmscServer, SmscSettings
 from smpp.simulator import Simulator, SimulatorSettings
 
@@ -113,7 +112,7 @@ class Gateway:
             simulator = Simulator(SimulatorSettings(
                 host=cfg.simulator.host, port=cfg.simulator.port,
                 system_id=cfg.simulator.system_id, password=cfg.simulator.password,
-                dialect=PROFILES[cfg.simulator.dialect],
+                dialect=cfg.simulator.dialect,
                 control_host=cfg.simulator.control_host, control_port=cfg.simulator.control_port))
             await simulator.start()
             stack.push_async_callback(simulator.stop)
@@ -245,7 +244,7 @@ def _esme_settings(conn: SmppConnectionConfig, sms_source: str) -> EsmeSettings:
     return EsmeSettings(
         name=conn.name, host=conn.host, port=conn.port, system_id=conn.system_id,
         password=conn.password, system_type=conn.system_type, address_range=conn.address_range,
-        bind_mode=conn.bind_mode, dialect=PROFILES[conn.dialect],
+        bind_mode=conn.bind_mode, dialect=conn.dialect,
         enquire_link_interval=conn.enquire_link_interval, response_timeout=conn.response_timeout,
         window=conn.window, reconnect_min=conn.reconnect_min, reconnect_max=conn.reconnect_max,
         sms_source=sms_source)
@@ -254,7 +253,7 @@ def _esme_settings(conn: SmppConnectionConfig, sms_source: str) -> EsmeSettings:
 def _smsc_settings(conn: SmppConnectionConfig) -> SmscSettings:
     return SmscSettings(
         name=conn.name, host=conn.host, port=conn.port, system_id=conn.system_id,
-        password=conn.password, allow=conn.allow, dialect=PROFILES[conn.dialect],
+        password=conn.password, allow=conn.allow, dialect=conn.dialect,
         max_pdu=conn.max_pdu, window=conn.window,
         enquire_link_interval=conn.enquire_link_interval,
         response_timeout=conn.response_timeout)
