@@ -17,8 +17,9 @@ Inbound requests:
 - a request the session state does not allow (:mod:`smpp.states`) is answered here
   with the status the table gives, and never reaches the callback;
 - everything else goes to ``on_request(peer, decoded)``, each in its own task (so a slow
-  answer never stalls the reader), at most ``settings.inbound_window`` at once: beyond
-  that the request is answered ESME_RTHROTTLED. The callback returns the response
+  answer never stalls the reader; binds alone are awaited in order), at most
+  ``settings.inbound_window`` at once: beyond that the request is answered
+  ESME_RTHROTTLED. The callback returns the response
   message (its ``sequence_num`` is set here) or an ``int`` status for a body-less
   ``_resp``; optionally ``(message, UssdTlvs)``; or :class:`Goodbye` to close the link
   once that answer is written. An exception in the callback is
@@ -368,6 +369,11 @@ class Peer:
                                              header.sequence_number))
             return
         self._inbound += 1
+        if header.command_id in BIND_COMMANDS:
+            # Inline, so the session state it sets holds for the very next PDU (an ESME may
+            # pipeline its first request behind the bind), and binds cannot be pipelined.
+            await self._handle(decoded)
+            return
         task = asyncio.create_task(self._handle(decoded))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -199,3 +199,17 @@ async def test_connections_beyond_the_cap_are_dropped_at_accept() -> None:
         await second.close()
     finally:
         await smsc.stop()
+
+
+async def test_a_dialogue_fed_one_octet_at_a_time(server: SmscServer) -> None:
+    esme = await RawEsme.connect(server.port)
+    stream = pdu(0x09, 1, bind_body("ussdc", "secret")) + ussd_submit(2, b"*111*25#")
+    for octet in stream:
+        await esme.send(bytes((octet,)))
+    assert (await esme.read_response(1)).header.command_status == 0
+    assert (await esme.read_response(2)).header.command_status == 0
+    delivered = await esme.read()
+    assert delivered.message is not None
+    assert delivered.message.short_message == "You sent *111*25#"
+    assert delivered.ussd.its_session_info == b"\x81\x01"
+    await esme.close()
