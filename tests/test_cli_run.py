@@ -84,6 +84,13 @@ def test_dial_through_the_running_gateway(gateway: Path) -> None:
     assert json.loads(walk.stdout)["screens"][-1] == json.loads(direct.stdout)["screens"][-1]
 
 
+def test_demo_dials_the_three_codes(gateway: Path) -> None:
+    result = cli("demo", "--config", str(gateway))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("--- session ended ---") == 3
+    assert "--- SMS from Operator ---" in result.stdout
+
+
 def test_a_restart_keeps_the_store(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     for _ in range(2):

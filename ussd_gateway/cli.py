@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="seconds to wait for SMS after the dialogue")
     dial.set_defaults(command=_cmd_dial)
 
+    demo = add("demo", "dial *100#, *111*25# and *111*828*1# on a running gateway and print them")
+    demo.add_argument("--msisdn", default="79160000001")
+    demo.set_defaults(command=_cmd_demo)
+
     sim = add("simulator", "run the SMSC / USSD-centre simulator standalone")
     sim.add_argument("--connect", metavar="HOST:PORT",
                      help="bind as an ESME to a gateway's SMSC role instead of listening")
@@ -166,6 +170,23 @@ def _cmd_dial(args: argparse.Namespace) -> int:
         }, ensure_ascii=False))
         return EXIT_OK
     _print_dialogue(result, sys.stdout)
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from smpp.control import SimulatorError, control_dial
+
+    config = load_config(args.config)
+    sim = config.simulator
+    for code in ("*100#", "*111*25#", "*111*828*1#"):
+        print(f"=== {args.msisdn} dials {code}")
+        try:
+            result = asyncio.run(control_dial(sim.control_host, sim.control_port, args.msisdn,
+                                              code, (), timeout=10.0, sms_wait=2.0))
+        except (SimulatorError, OSError, TimeoutError) as exc:
+            print(f"ussd-gateway demo: {exc or type(exc).__name__}", file=sys.stderr)
+            return EXIT_FAILED
+        _print_dialogue(result, sys.stdout)
     return EXIT_OK
 
 
