@@ -266,9 +266,6 @@ class Peer:
                     future.cancel()
                 elif not future.cancelled():
                     future.exception()  # retrieved: the caller got LinkClosed from _send
-        if command_id in BIND_COMMANDS and response.header.command_status == 0:
-            if response.header.command_id != GENERIC_NACK:
-                self.state = after_bind(command_id)
         return response
 
     def _next_sequence(self) -> int:
@@ -343,6 +340,10 @@ class Peer:
         if is_response(header.command_id):
             future = self._pending.get(header.sequence_number)
             if future is not None and not future.done():
+                request_id = header.command_id & ~GENERIC_NACK
+                if request_id in BIND_COMMANDS and header.command_status == 0:
+                    # Here, not in request(): the SMSC may deliver right behind bind_resp.
+                    self.state = after_bind(request_id)
                 future.set_result(decoded)
             elif header.command_id == GENERIC_NACK:
                 log.warning("%s: generic_nack 0x%x for #%d", self.settings.name,

@@ -14,7 +14,7 @@ from aiosmpplib import BindTransceiver, BindTransceiverResp, PhoneNumber, Submit
 from smpp.codec import DecodedPdu, SubmitSm, UssdTlvs, decode_pdu
 from smpp.peer import LinkClosed, Peer, PeerSettings, ResponseTimeout
 from smpp.states import Role, SessionState
-from tests.peers.raw import pdu
+from tests.peers.raw import deliver_sm, pdu, tlv
 
 WAIT = 10.0
 Callback = Callable[[Peer, DecodedPdu], Awaitable[object]]
@@ -303,3 +303,32 @@ async def test_a_request_unanswered_in_time_times_out() -> None:
         with pytest.raises(ResponseTimeout):
             await pair.esme.request(submit(), response_timeout=0.05)
         release.set()
+
+
+async def test_a_delivery_right_behind_bind_resp_finds_the_session_bound() -> None:
+    delivered: list[DecodedPdu] = []
+
+    async def esme_side(peer: Peer, decoded: DecodedPdu) -> object:
+        delivered.append(decoded)
+        return 0
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readexactly(16)
+        await reader.readexactly(int.from_bytes(head[:4], "big") - 16)
+        deliver = deliver_sm(1, b"Hi", tlvs=tlv(0x0501, b"\x02"))
+        writer.write(pdu(0x80000009, int.from_bytes(head[12:], "big"), b"smsc\x00") + deliver)
+        await writer.drain()
+        await reader.read()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+    peer = Peer(reader, writer, PeerSettings("esme", Role.ESME), esme_side)
+    peer.start()
+    try:
+        assert (await bind(peer)).header.command_status == 0
+        await until(lambda: bool(delivered))
+        assert delivered[0].ussd.service_op == 2
+        assert peer.counters.errors_answered == 0
+    finally:
+        await peer.close()
+        server.close()
