@@ -1,0 +1,154 @@
+"""kill -9 the real gateway while many *111*25# are in flight, restart it on the same store.
+
+The simulator (USSD centre + SMSC with virtual handsets) lives in this test process, so
+its SMS inboxes survive the gateway's death. Afterwards: every password the store
+committed reached its subscriber by SMS (at least once; duplicates are counted and
+reported), no SMS carries a password the store does not hold, and SQLite's integrity check
+passes. ``USSD_LONG_TESTS=1`` runs more subscribers and more kills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from smpp.dialect import PROFILES
+from smpp.simulator import DialResult, Simulator, SimulatorError, SimulatorSettings
+from tests.robust.gateway_process import SECRET_KEY, GatewayProcess, gateway_config, write_config
+from tests.robust.store_checks import (
+    committed_passwords,
+    integrity_check,
+    matches,
+    outbox_states,
+    passwords_in,
+)
+from tests.robust.waiting import until
+from ussd_gateway.config import load_config
+from ussd_gateway.services import SubscriberService
+from ussd_gateway.store.database import Database
+
+LONG = os.environ.get("USSD_LONG_TESTS") == "1"
+SUBSCRIBERS = 150 if LONG else 30
+KILLS = 3 if LONG else 1
+BIND_WAIT = 60.0
+SEED = int(os.environ.get("USSD_ROBUST_SEED", "9"))
+
+
+def numbers(count: int) -> list[str]:
+    return [f"7916555{i:04d}" for i in range(count)]
+
+
+async def seed(url: str, msisdns: list[str]) -> None:
+    db = await Database.connect(url)
+    try:
+        await db.upgrade()
+        subscribers = SubscriberService(db)
+        for msisdn in msisdns:
+            await subscribers.upsert(msisdn, owner=f"Owner {msisdn}", region="Moscow",
+                                     language="en", channel="test")
+    finally:
+        await db.close()
+
+
+async def dial(simulator: Simulator, msisdn: str, answered: list[str]) -> DialResult | str:
+    try:
+        result = await simulator.dial(msisdn, "*111*25#", timeout=20)
+    except SimulatorError as error:
+        return str(error)
+    answered.append(msisdn)
+    return result
+
+
+async def settle(simulator: Simulator,
+                 tasks: list[asyncio.Task[DialResult | str]]) -> list[DialResult | str]:
+    """Once the simulator has read the dead link to its end, every screen the gateway sent
+    has been taken in; a dial still waiting can never be answered, so it is called off."""
+    await until(lambda: not simulator.is_bound, 30)
+    for _ in range(10):
+        await asyncio.sleep(0)  # let dials whose screen arrived pick it up
+    for task in tasks:
+        task.cancel()
+    settled = await asyncio.gather(*tasks, return_exceptions=True)
+    return [r if isinstance(r, DialResult | str) else "killed in flight" for r in settled]
+
+
+@pytest.mark.timeout(300 if LONG else 120)
+async def test_kill_9_mid_flight_loses_no_committed_password(tmp_path: Path) -> None:
+    simulator = Simulator(SimulatorSettings(system_id="gateway", password="demo",
+                                            dialect=PROFILES["generic"], receipt_delay=0.05))
+    await simulator.start()
+    config_path = write_config(tmp_path, gateway_config(tmp_path, simulator.port))
+    config = load_config(config_path, environ={"USSD_GATEWAY_SECRET_KEY": SECRET_KEY})
+    url = config.store.url
+    msisdns = numbers(SUBSCRIBERS)
+    await seed(url, msisdns)
+    gateway = GatewayProcess(config_path, tmp_path / "gateway.log")
+    results: list[DialResult | str] = []
+    chooser = random.Random(SEED)
+    try:
+        pending = list(msisdns)
+        for round_ in range(KILLS):
+            await gateway.start()
+            assert await simulator.wait_bound(BIND_WAIT), gateway.output()
+            batch, pending = pending[: len(msisdns) // KILLS], pending[len(msisdns) // KILLS:]
+            if round_ == KILLS - 1:
+                batch += pending
+            answered: list[str] = []
+            tasks = [asyncio.create_task(dial(simulator, m, answered)) for m in batch]
+            # kill once some subscribers have their screen and the rest are in flight
+            threshold = chooser.randint(1, max(1, len(batch) // 3))
+            await until(lambda: len(answered) >= threshold  # noqa: B023
+                        or all(t.done() for t in tasks), 60)  # noqa: B023
+            assert await gateway.kill() == -9
+            results += await settle(simulator, tasks)
+        await gateway.start()
+        assert await simulator.wait_bound(BIND_WAIT), gateway.output()
+
+        committed = await committed_passwords(url)
+        assert set(committed) <= set(msisdns)
+        for msisdn in committed:
+            await simulator.wait_for_sms(msisdn, 1, timeout=60)
+        assert await gateway.terminate() == 0
+    finally:
+        if gateway.alive:
+            await gateway.kill()
+        await simulator.stop()
+
+    # the store after the dust settled: nothing left to send, nothing broken
+    assert await integrity_check(tmp_path / "store.db") == "ok"
+    states = await outbox_states(url)
+    assert not {"pending", "sending"} & set(states), states
+    assert committed == await committed_passwords(url)
+
+    duplicates = 0
+    for msisdn in msisdns:
+        inbox = simulator.inbox(msisdn)
+        if msisdn not in committed:
+            assert inbox == [], f"{msisdn} got an SMS for a password never committed"
+            continue
+        assert inbox, f"{msisdn}: committed password never sent"
+        for sms in inbox:
+            found = passwords_in(sms.text)
+            assert len(found) == 1, sms.text
+            assert matches(config.secret_key, msisdn, found[0], committed[msisdn]), (
+                f"{msisdn} got a password the store does not hold")
+        duplicates += len(inbox) - 1
+
+    # a subscriber who saw "your password is on its way" has a committed password
+    for result in results:
+        if isinstance(result, DialResult):
+            assert result.session_ended
+    seen = [m for m, r in zip(msisdns, results, strict=True) if isinstance(r, DialResult)]
+    assert set(seen) <= set(committed)
+    output = gateway.output()
+    assert "Traceback" not in output, output
+    report = (f"crash test: {len(msisdns)} dialled, {len(seen)} answered before the kill, "
+              f"{len(committed)} committed, {duplicates} duplicate SMS")
+    print(report)
+    with contextlib.suppress(OSError):
+        (tmp_path / "report.txt").write_text(report)
