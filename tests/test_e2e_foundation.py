@@ -6,8 +6,10 @@ on a real SQLite file, and asserts what the subscriber sees and what the store h
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 from tests.gateway_stack import running_stack
 from ussd_gateway import services as svc
@@ -108,3 +110,41 @@ async def test_unknown_code_says_so(tmp_path: Path) -> None:
         result = await stack.simulator.dial(DEMO, "*999#")
         assert result.session_ended
         assert result.screens[0]
+
+
+async def test_a_reply_after_the_session_timed_out_is_told_to_redial(tmp_path: Path) -> None:
+    def short_sessions(raw: dict[str, Any]) -> None:
+        raw["sessions"]["timeout_seconds"] = 1
+
+    async with running_stack(tmp_path, short_sessions) as stack:
+        menu = await stack.simulator.begin(DEMO, "*111#")
+        assert not menu.final
+        await asyncio.sleep(1.2)  # the session timeout itself is what is under test
+        late = await stack.simulator.reply(DEMO, "25")
+        assert late.final
+        assert late.text == "Сеанс завершён. Наберите команду снова."
+        assert stack.simulator.inbox(DEMO) == []
+
+
+async def test_redialing_within_the_grace_period_resumes_the_dialogue(tmp_path: Path) -> None:
+    def grace(raw: dict[str, Any]) -> None:
+        raw["sessions"]["resume_grace_seconds"] = 60
+
+    async with running_stack(tmp_path, grace) as stack:
+        await stack.simulator.begin(OTHER, "*111#")
+        numbers = await stack.simulator.reply(OTHER, "828")
+        await stack.simulator.cancel(OTHER)  # the subscriber lost the dialogue
+        again = await stack.simulator.begin(OTHER, "*111#")
+        assert again.text == numbers.text
+        done = await stack.simulator.reply(OTHER, "1")
+        assert done.final
+        fresh = await stack.simulator.begin(OTHER, "*111#")
+        assert fresh.text != numbers.text, "a finished dialogue is not resumed"
+
+
+async def test_without_a_grace_period_a_redial_starts_over(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        menu = await stack.simulator.begin(OTHER, "*111#")
+        await stack.simulator.reply(OTHER, "828")
+        await stack.simulator.cancel(OTHER)
+        assert (await stack.simulator.begin(OTHER, "*111#")).text == menu.text

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from menus import ActionCall, MenuEngine, Screen, SessionState, Step
@@ -44,7 +44,7 @@ class UssdDispatcher:
         metrics: Metrics,
         country_code: str,
         default_language: str,
-        on_session_end: Callable[[str], Awaitable[None]] | None = None,
+        resumable: SessionStore | None = None,
     ) -> None:
         self._engine = engine
         self._sessions = sessions
@@ -52,7 +52,9 @@ class UssdDispatcher:
         self._metrics = metrics
         self._country_code = country_code
         self._default_language = default_language
-        self._on_session_end = on_session_end
+        # With a redial grace period: the last screen of each unfinished dialogue, by MSISDN
+        # and service code, kept for the session timeout plus the grace period.
+        self._resumable = resumable
 
     async def __call__(self, request: UssdRequest) -> UssdReply | None:
         started = time.perf_counter()
@@ -90,9 +92,13 @@ class UssdDispatcher:
         if request.is_begin:
             if await self._sessions.delete(request.session_key):
                 self._metrics.sessions.labels("abandoned").inc()
-            language = await self._actions.language_of(msisdn) or self._default_language
             code = _service_code(request.text, engine.codes)
-            step = engine.begin(request.text, language)
+            left = await self._left_dialogue(msisdn, code, request.text)
+            if left is not None:
+                step = engine.resume(left)
+            else:
+                language = await self._actions.language_of(msisdn) or self._default_language
+                step = engine.begin(request.text, language)
         else:
             saved = await self._sessions.load(request.session_key)
             if saved is None:
@@ -105,11 +111,22 @@ class UssdDispatcher:
         screen = await self._run_actions(step, msisdn)
         if screen.final:
             await self._forget(request.session_key)
+            if self._resumable is not None:
+                await self._resumable.delete(f"{msisdn}:{code}")
             self._metrics.sessions.labels("completed").inc()
             return UssdReply(screen.text, final=True), code, "final"
         value: dict[str, Any] = {"s": screen.state.to_dict(), "c": code}
         await self._sessions.save(request.session_key, value)
+        if self._resumable is not None:
+            await self._resumable.save(f"{msisdn}:{code}", value)
         return UssdReply(screen.text, final=False), code, "screen"
+
+    async def _left_dialogue(self, msisdn: str, code: str, dialed: str) -> SessionState | None:
+        """The unfinished dialogue to resume when the bare code is redialed in time."""
+        if self._resumable is None or dialed != f"*{code}#":
+            return None
+        saved = await self._resumable.load(f"{msisdn}:{code}")
+        return SessionState.from_dict(saved["s"]) if saved is not None else None
 
     async def _run_actions(self, step: Step, msisdn: str) -> Screen:
         engine = self._engine()
@@ -121,8 +138,6 @@ class UssdDispatcher:
 
     async def _forget(self, key: str) -> None:
         await self._sessions.delete(key)
-        if self._on_session_end is not None:
-            await self._on_session_end(key)
 
     def _text(self, key: str, language: str | None) -> str:
         return self._engine().final_message(key, language).text

@@ -98,14 +98,20 @@ class Gateway:
             await svc.seed_demo(db)
         bundle = svc.SelfCare.create(db, service_settings(cfg), on_sms_queued=self._wake_outbox)
         self._engine = self.load_engine()
-        sessions = await self._sessions()
+        sessions = await self._sessions(cfg.sessions.timeout_seconds)
         stack.push_async_callback(sessions.close)
+        resumable = None
+        if cfg.sessions.resume_grace_seconds > 0:
+            resumable = await self._sessions(
+                cfg.sessions.timeout_seconds + cfg.sessions.resume_grace_seconds, "resume:")
+            stack.push_async_callback(resumable.close)
 
         actions = ServiceActions(
             bundle, on_password_issued=self.metrics.sms.labels("queued").inc)
         dispatcher = UssdDispatcher(
             engine=lambda: self.engine, sessions=sessions, actions=actions, metrics=self.metrics,
-            country_code=cfg.country_code, default_language=cfg.menus.default_language)
+            country_code=cfg.country_code, default_language=cfg.menus.default_language,
+            resumable=resumable)
 
         simulator = None
         if cfg.simulator.enabled:
@@ -171,17 +177,17 @@ class Gateway:
                            "binds_refused": server.binds_refused})
         return status
 
-    async def _sessions(self) -> SessionStore:
+    async def _sessions(self, lifetime: float, scope: str = "") -> SessionStore:
         cfg = self.config.sessions
         if cfg.backend == "redis":
             from .sessions.redis import RedisSessionStore
 
-            store = RedisSessionStore.from_url(cfg.redis_url, cfg.key_prefix, cfg.timeout_seconds)
+            store = RedisSessionStore.from_url(cfg.redis_url, cfg.key_prefix + scope, lifetime)
             if not await store.ping():
                 await store.close()
                 raise RuntimeError(f"sessions.redis_url: cannot reach Redis at {cfg.redis_url}")
             return store
-        return MemorySessionStore(cfg.timeout_seconds)
+        return MemorySessionStore(lifetime)
 
     async def _ready(self) -> dict[str, bool]:
         running = self.running
