@@ -95,6 +95,10 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
         (lambda c: c["http"].update(enabled="yes"),
          "http.enabled: expected true or false"),
         (lambda c: c.update(extra={"a": 1}), "extra: unknown key"),
+        (lambda c: c["linking"].update(holidays=["2027-13-01"]),
+         "linking.holidays[0]: '2027-13-01' is not a date"),
+        (lambda c: c["linking"].update(weekend=[6, 7]),
+         "linking.weekend[1]: must be at most 6"),
         (lambda c: c["smpp"]["connections"].append(
             {"name": "in", "mode": "smsc", "listen": "127.0.0.1", "system_id": "c"}),
          "smpp.connections[1].listen: expected HOST:PORT"),

@@ -8,11 +8,13 @@ come from the environment instead of the file.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -126,6 +128,16 @@ class PasswordConfig:
 
 
 @dataclass(frozen=True)
+class LinkingConfig:
+    review_working_days: int = 2
+    holidays: tuple[date, ...] = ()
+    working_weekends: tuple[date, ...] = ()
+    weekend: tuple[int, ...] = (5, 6)
+    utc_offset_hours: float = 3.0
+    auto_approval_minutes: float = 5.0
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     base_dir: Path
     country_code: str
@@ -140,6 +152,7 @@ class GatewayConfig:
     simulator: SimulatorConfig
     sms: SmsConfig
     passwords: PasswordConfig
+    linking: LinkingConfig = field(default_factory=LinkingConfig)
 
 
 def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -176,6 +189,7 @@ def parse_config(raw: Mapping[str, object], *, base_dir: Path,
         simulator=_simulator(root.table("simulator"), env),
         sms=_sms(root.table("sms")),
         passwords=_passwords(root.table("passwords")),
+        linking=_linking(root.table("linking")),
     )
     gateway.reject_unknown()
     names = {c.name for c in config.connections}
@@ -421,6 +435,30 @@ def _passwords(table: Table) -> PasswordConfig:
         rate_limit_window_minutes=table.integer("rate_limit_window_minutes", 60, minimum=1),
         login_max_failures=table.integer("login_max_failures", 5, minimum=1, maximum=100),
         lockout_minutes=table.integer("lockout_minutes", 15, minimum=1),
+    )
+    table.reject_unknown()
+    return result
+
+
+def _dates(table: Table, name: str) -> tuple[date, ...]:
+    result = []
+    for index, text in enumerate(table.texts(name, [])):
+        try:
+            result.append(dt.date.fromisoformat(text))
+        except ValueError:
+            raise ConfigError(
+                f"{table.key(name)}[{index}]: {text!r} is not a date (YYYY-MM-DD)") from None
+    return tuple(result)
+
+
+def _linking(table: Table) -> LinkingConfig:
+    result = LinkingConfig(
+        review_working_days=table.integer("review_working_days", 2, minimum=0, maximum=60),
+        holidays=_dates(table, "holidays"),
+        working_weekends=_dates(table, "working_weekends"),
+        weekend=table.integers("weekend", (5, 6), minimum=0, maximum=6),
+        utc_offset_hours=table.number("utc_offset_hours", 3.0, minimum=-12, maximum=14),
+        auto_approval_minutes=table.number("auto_approval_minutes", 5.0, minimum=0.01),
     )
     table.reject_unknown()
     return result

@@ -85,6 +85,15 @@ class Table:
                 raise ConfigError(f"{self.key(name)}[{index}]: expected a string, got {item!r}")
         return tuple(value)
 
+    def integers(self, name: str, default: Sequence[int], *, minimum: int,
+                 maximum: int) -> tuple[int, ...]:
+        value = self._get(name, list(default), list, "a list of integers")
+        for index, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise ConfigError(f"{self.key(name)}[{index}]: expected an integer, got {item!r}")
+            _check_range(f"{self.key(name)}[{index}]", item, minimum, maximum)
+        return tuple(value)
+
     def table(self, name: str) -> Table:
         value = self._get(name, {}, dict, "a table")
         return Table(value, self.key(name))

@@ -8,6 +8,7 @@ before the store closes and no request is left half-answered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -148,6 +149,10 @@ class Gateway:
         elif sms_name is not None:
             log.warning("sms.connection %r is not an ESME connection: SMS stay queued", sms_name)
 
+        approvals = asyncio.create_task(bundle.linking.run_auto_approval(
+            every=timedelta(minutes=cfg.linking.auto_approval_minutes)), name="link-approvals")
+        stack.push_async_callback(_cancel, approvals)
+
         self.running = Running(db=db, services=bundle, sessions=sessions, dispatcher=dispatcher,
                                simulator=simulator, clients=clients, servers=servers,
                                outbox=outbox, http_port=None)
@@ -219,7 +224,7 @@ class Gateway:
 
 
 def service_settings(config: GatewayConfig) -> svc.ServiceSettings:
-    p, sms = config.passwords, config.sms
+    p, sms, link = config.passwords, config.sms, config.linking
     return svc.ServiceSettings(
         passwords=svc.PasswordSettings(
             hash_key=config.secret_key, length=p.length,
@@ -235,6 +240,10 @@ def service_settings(config: GatewayConfig) -> svc.ServiceSettings:
             retry_max=timedelta(seconds=sms.retry_max_seconds),
             poll_interval=timedelta(seconds=sms.poll_interval_seconds),
             max_age=timedelta(hours=sms.max_age_hours)),
+        linking=svc.LinkingSettings(
+            review_working_days=link.review_working_days, holidays=link.holidays,
+            weekend=link.weekend, working_weekends=link.working_weekends,
+            utc_offset=timedelta(hours=link.utc_offset_hours)),
         default_language=config.menus.default_language,
     )
 
@@ -271,6 +280,12 @@ def _receipt_recorder(outbox: Any, metrics: Metrics) -> Callable[[str, str], Awa
             metrics.sms.labels("delivered" if state == "DELIVRD" else "failed").inc()
 
     return record
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _stop_outbox(outbox: svc.OutboxSender, task: asyncio.Task[None]) -> None:
