@@ -100,6 +100,7 @@ from aiosmpplib.utils import detect_format
 from smpp.codec import DEFAULT_MAX_PDU, HEADER_LENGTH, PduError, decode_pdu, parse_header
 from smpp.codec import SubmitSm as LenientSubmitSm
 from smpp.dialect import Dialect, reply_message, request_from_message
+from smpp.redact import redact
 from smpp.tlv import UssdTlvs, append_ussd_tlvs, split_ussd_tlvs
 from smpp.ussd import UssdHandler, UssdReply, UssdRequest
 
@@ -762,7 +763,7 @@ class EsmeClient:
                 log.warning(
                     "%s: reply to %s not accepted: %s %s",
                     self.settings.name,
-                    request.session_key,
+                    redact(request.session_key),
                     outcome.status,
                     outcome.command_status,
                 )

@@ -57,6 +57,7 @@ from aiosmpplib import (
 from smpp.codec import DEFAULT_MAX_PDU, DataSmResp, DecodedPdu
 from smpp.dialect import PROFILES, Dialect, reply_message, request_from_message
 from smpp.peer import Answer, Goodbye, LinkClosed, Peer, PeerSettings, ResponseTimeout
+from smpp.redact import redact
 from smpp.states import Role, SessionState
 from smpp.ussd import UssdHandler, UssdReply, UssdRequest
 
@@ -309,11 +310,12 @@ class SmscServer:
         except TimeoutError:
             self.handler_errors += 1
             log.error("%s: handler took too long for %s", self.settings.name,
-                      request.session_key)
+                      redact(request.session_key))
             return int(Status.ESME_RX_T_APPN)
         except Exception:
             self.handler_errors += 1
-            log.exception("%s: handler failed for %s", self.settings.name, request.session_key)
+            log.exception("%s: handler failed for %s", self.settings.name,
+                          redact(request.session_key))
             return int(Status.ESME_RSYSERR)
         if reply is not None and not request.is_abort:
             # Scheduled now, runs after this answer is written: the peer writes the _resp
@@ -342,7 +344,7 @@ class SmscServer:
                 response = await route.request(message, ussd)
             except (LinkClosed, ResponseTimeout) as error:
                 log.warning("%s: screen for %s not delivered: %s", self.settings.name,
-                            request.session_key, error)
+                            redact(request.session_key), error)
                 break
             status = response.header.command_status
             if status == Status.ESME_ROK:
@@ -350,7 +352,7 @@ class SmscServer:
                 return
             if status != Status.ESME_RTHROTTLED:
                 log.warning("%s: screen for %s refused with 0x%x", self.settings.name,
-                            request.session_key, status)
+                            redact(request.session_key), status)
                 break
             await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
         self.answers_failed += 1
