@@ -20,6 +20,7 @@ from smpp.ussd import UssdReply, UssdRequest
 from .metrics import Metrics
 from .msisdn import InvalidMsisdn, mask_msisdn, normalize_msisdn
 from .sessions import SessionStore
+from .store.database import StoreUnavailable
 
 log = logging.getLogger("ussd_gateway.ussd")
 
@@ -75,9 +76,15 @@ class UssdDispatcher:
             masked = mask_msisdn(msisdn)
             reply, code, outcome = await self._walk(request, msisdn)
             return reply
+        except StoreUnavailable as exc:
+            outcome = "store_unavailable"
+            log.warning("ussd request conn=%s msisdn=%s: store unavailable: %s",
+                        request.connection, masked, exc)
+            await self._forget_quietly(request.session_key)
+            return UssdReply(self._text("service_unavailable", None), final=True)
         except Exception:
             log.exception("ussd request failed conn=%s msisdn=%s", request.connection, masked)
-            await self._forget(request.session_key)
+            await self._forget_quietly(request.session_key)
             return UssdReply(self._text("service_unavailable", None), final=True)
         finally:
             elapsed = time.perf_counter() - started
@@ -138,6 +145,13 @@ class UssdDispatcher:
 
     async def _forget(self, key: str) -> None:
         await self._sessions.delete(key)
+
+    async def _forget_quietly(self, key: str) -> None:
+        """On the error path: the session store may be what failed."""
+        try:
+            await self._sessions.delete(key)
+        except Exception as exc:
+            log.warning("could not forget a failed session: %s", type(exc).__name__)
 
     def _text(self, key: str, language: str | None) -> str:
         return self._engine().final_message(key, language).text
