@@ -9,7 +9,7 @@ import pytest
 
 from tests.http_harness import ANNA, IVAN, IVAN_2, Api, Reply, start_api
 
-TVER_IVAN = "79160000004"  # Ivan Petrov, but in Tver
+TVER_IVAN = "79160000014"  # Ivan Petrov, but in Tver
 UNMANAGED_IVAN = "79160000005"  # Ivan Petrov, Moscow, number management off
 LATE_IVAN = "79160000006"  # Ivan Petrov, Moscow, applies after IVAN_2 is linked
 STRANGER = "79169999999"  # not a subscriber
