@@ -153,6 +153,7 @@ class Gateway:
             every=timedelta(minutes=cfg.linking.auto_approval_minutes)), name="link-approvals")
         stack.push_async_callback(_cancel, approvals)
 
+        self.metrics.on_refresh(self._refresh_metrics)
         self.running = Running(db=db, services=bundle, sessions=sessions, dispatcher=dispatcher,
                                simulator=simulator, clients=clients, servers=servers,
                                outbox=outbox, http_port=None)
@@ -167,6 +168,20 @@ class Gateway:
     def _wake_outbox(self) -> None:
         if self.running is not None and self.running.outbox is not None:
             self.running.outbox.wake()
+
+    async def _refresh_metrics(self) -> None:
+        running, m = self.running, self.metrics
+        if running is None:
+            return
+        for name, client in running.clients.items():
+            m.smpp_bound.labels(name).set(1 if client.is_bound else 0)
+            m.smpp_reconnects.labels(name).set(client.reconnects)
+            m.smpp_throttled.labels(name).set(client.throttled)
+        for name, server in running.servers.items():
+            m.smpp_bound.labels(name).set(server.bound_sessions)
+            m.smpp_bind_refused.labels(name).set(server.binds_refused)
+        m.sessions_open.set(await running.sessions.count())
+        m.sessions_timed_out.set(running.sessions.expired)
 
     def smpp_status(self) -> list[dict[str, object]]:
         running = self.running

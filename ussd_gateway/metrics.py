@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 STEP_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -18,6 +20,9 @@ class Metrics:
             "ussd_step_seconds", "Time from a USSD request to its screen", buckets=STEP_BUCKETS,
             registry=r)
         self.sessions_open = Gauge("ussd_sessions_open", "Live USSD sessions", registry=r)
+        self.sessions_timed_out = Gauge(
+            "ussd_sessions_timed_out", "Sessions forgotten after the session timeout, seen by "
+            "this instance since start", registry=r)
         self.sessions = Counter(
             "ussd_sessions", "USSD sessions by how they ended",
             ["end"], registry=r)  # completed | aborted | timed_out | abandoned
@@ -34,6 +39,16 @@ class Metrics:
                                      registry=r)
         self.web_logins = Counter("web_logins", "Personal account logins by outcome",
                                   ["outcome"], registry=r)  # ok | must_change | invalid | locked
+
+        self._refreshers: list[Callable[[], Awaitable[None]]] = []
+
+    def on_refresh(self, refresher: Callable[[], Awaitable[None]]) -> None:
+        """Gauges read from live state (binds, open sessions) are set just before a scrape."""
+        self._refreshers.append(refresher)
+
+    async def refresh(self) -> None:
+        for refresher in self._refreshers:
+            await refresher()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

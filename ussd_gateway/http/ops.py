@@ -23,6 +23,7 @@ async def readyz(call: Call) -> web.StreamResponse:
 
 
 async def metrics(call: Call) -> web.StreamResponse:
+    await call.deps.metrics.refresh()
     body = call.deps.metrics.render()
     # generate_latest() writes the 0.0.4 text format, so say exactly that.
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4,
