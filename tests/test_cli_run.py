@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -108,6 +109,42 @@ def test_a_restart_keeps_the_store(tmp_path: Path) -> None:
         screens = json.loads(result.stdout)["screens"]
     # the second run remembers the first run's change
     assert "уже" in screens[-1].lower() or "already" in screens[-1].lower()
+
+
+def test_sighup_reloads_menus_and_refuses_a_broken_file(tmp_path: Path) -> None:
+    menus = tmp_path / "menus"
+    shutil.copytree(REPO / "menus", menus)
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace(f'paths = ["{REPO / "menus"}"]',
+                                                 f'paths = ["{menus}"]'))
+    log = tmp_path / "gateway.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([*CLI, "run", "--config", str(config)], stdout=out,
+                                   stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        wait_for(log, "bound to")
+        balance = menus / "balance.toml"
+        balance.write_text(balance.read_text().replace("Ваш баланс", "Остаток на счёте"))
+        process.send_signal(signal.SIGHUP)
+        wait_for(log, "menus reloaded")
+        shown = cli("dial", "79160000001", "*100#", "--config", str(config))
+        assert "Остаток на счёте" in shown.stdout
+
+        balance.write_text(balance.read_text() + "\n[screens.broken\n")
+        process.send_signal(signal.SIGHUP)
+        wait_for(log, "menu reload refused")
+        still = cli("dial", "79160000001", "*100#", "--config", str(config))
+        assert "Остаток на счёте" in still.stdout
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+
+def wait_for(log: Path, needle: str) -> None:
+    deadline = time.monotonic() + 60
+    while needle not in log.read_text():
+        assert time.monotonic() < deadline, f"no {needle!r} in: {log.read_text()}"
+        time.sleep(0.1)
 
 
 def test_dial_without_a_gateway_fails_in_one_line(tmp_path: Path) -> None:

@@ -128,7 +128,15 @@ async def _run_gateway(config: GatewayConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, gateway.reload_menus)
+    reloads: set[asyncio.Task[str | None]] = set()
+
+    def reload_in_thread() -> None:
+        # Loading menus reads and checks files: keep it off the event loop.
+        task = asyncio.create_task(asyncio.to_thread(gateway.reload_menus))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_in_thread)
     try:
         running = await gateway.start()
     except MenuError as exc:
