@@ -1,0 +1,222 @@
+"""The bad-input catalogue, over the real path: each case with the answer the subscriber
+(or the operator) gets. Handsets dial through the simulator or, for what the simulator
+never sends (a wrong data_coding, an empty short_message, two dialogues of one number at
+once), through a hand-made USSD centre sending raw deliver_sm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.gateway_stack import REPO, Stack, running_stack
+from tests.robust.gateway_process import SECRET_KEY, gateway_config, to_toml
+from tests.robust.raw_centre import is_final, raw_centre
+from tests.smscs import pdus
+
+ENGLISH = "79160000002"  # demo subscriber who reads English
+RUSSIAN = "79160000001"
+
+
+@dataclass(frozen=True)
+class Case:
+    why: str
+    msisdn: str
+    code: str
+    replies: tuple[str, ...]
+    shows: str  # a message key of menus/messages.toml, or literal text to find
+    ended: bool
+    language: str = "en"
+
+
+CATALOGUE = [
+    Case("too short a number", "12345", "*100#", (), "not_subscriber", True, "ru"),
+    Case("letters for a number", "abcdefghijk", "*100#", (), "not_subscriber", True, "ru"),
+    Case("another country's number", "447946000000", "*111*25#", (), "not_subscriber", True,
+         "ru"),
+    Case("no number at all", "", "*100#", (), "not_subscriber", True, "ru"),
+    Case("national form is the same subscriber", "89160000002", "*100#", (), "42.00", True),
+    Case("unknown code", ENGLISH, "*999#", (), "unknown_code", True),
+    Case("unknown short code", ENGLISH, "*0#", (), "unknown_code", True),
+    Case("wrong direct string *111*828*9#", ENGLISH, "*111*828*9#", (), "wrong_choice", False),
+    Case("wrong choice in a direct string", ENGLISH, "*111*777#", (), "wrong_choice", False),
+    Case("wrong direct string, then the right key", ENGLISH, "*111*828*9#", ("1",),
+         "Number management", True),
+    Case("an action ends the dialogue, trailing input is ignored", ENGLISH, "*111*25*1#", (),
+         "on its way by SMS", True),
+    Case("over-long dial string", ENGLISH, "*111*" + "1" * 150 + "#", (), "bad_request", True),
+    Case("over-long reply", ENGLISH, "*111#", ("9" * 170,), "wrong_choice", False),
+    Case("not a dial string", ENGLISH, "hello", (), "bad_request", True),
+    Case("hash before star", ENGLISH, "#111*", (), "bad_request", True),
+    Case("only stars", ENGLISH, "**", (), "bad_request", True),
+    Case("letters as a reply", ENGLISH, "*111#", ("abc",), "wrong_choice", False),
+    Case("an empty reply", ENGLISH, "*111#", ("",), "wrong_choice", False),
+    Case("wrong replies until the tries run out", ENGLISH, "*111#", ("x", "y", "z", "0"),
+         "too_many_tries", True),
+]
+
+
+def expected_text(stack: Stack, case: Case) -> str:
+    engine = stack.gateway.engine
+    try:
+        return engine.final_message(case.shows, case.language).text
+    except KeyError:
+        return case.shows
+
+
+async def test_the_catalogue_over_the_simulator(tmp_path: Path) -> None:
+    wrong: list[str] = []
+    async with running_stack(tmp_path) as stack:
+        for case in CATALOGUE:
+            result = await stack.simulator.dial(case.msisdn, case.code, case.replies)
+            screen = result.screens[-1]
+            want = expected_text(stack, case).split("\n")[0]
+            if want not in screen or result.session_ended != case.ended:
+                wrong.append(f"{case.why}: got {screen!r} (ended={result.session_ended}), "
+                             f"wanted {want!r} (ended={case.ended})")
+            if "Traceback" in screen or "Error" in screen:
+                wrong.append(f"{case.why}: a trace reached the handset: {screen!r}")
+        # nobody outside the network got a password
+        outbox = stack.running.services.outbox
+        assert await outbox.messages_to("447946000000") == ()
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_what_the_simulator_cannot_send(tmp_path: Path) -> None:
+    async with raw_centre(tmp_path) as centre:
+        engine = centre.gateway.engine
+        bad_request = engine.final_message("bad_request", "en").text
+        cases = [
+            ("UCS2 with an odd number of octets", b"*100", 8, bad_request),
+            ("a byte that is no GSM character", b"*100\xff#", 0, bad_request),
+            ("UCS2 text declared as GSM", "*100#".encode("utf-16-be"), 0, bad_request),
+            ("a NUL in UCS2", b"\x00\x00", 8, bad_request),
+            ("an empty short_message", b"", 0, bad_request),
+            ("UCS2 done right", "*100#".encode("utf-16-be"), 8, "42.00"),
+            ("Latin-1 done right", b"*100#", 3, "42.00"),
+        ]
+        for session, (why, text, coding, shows) in enumerate(cases, start=1):
+            screen = await centre.dial(ENGLISH, text, session, data_coding=coding)
+            assert shows in screen.text and is_final(screen), (why, screen.text)
+
+
+async def test_two_dialogues_at_once_from_one_number_stay_apart(tmp_path: Path) -> None:
+    async with raw_centre(tmp_path) as centre:
+        menu, balance = await asyncio.gather(centre.dial(ENGLISH, b"*111#", 1),
+                                             centre.dial(ENGLISH, b"*111*9#", 2))
+        assert "Balance" in menu.text and not is_final(menu)
+        assert not is_final(balance)  # the language menu, in its own session
+        # each dialogue continues with its own screen
+        assert await centre.send(ENGLISH, b"1", op=18, session=1, unit=1) == pdus.ESME_ROK
+        assert await centre.send(ENGLISH, b"2", op=18, session=2, unit=1) == pdus.ESME_ROK
+        first, second = await asyncio.gather(centre.screen(ENGLISH, 1),
+                                             centre.screen(ENGLISH, 2))
+        assert "42.00" in first.text and is_final(first)
+        assert is_final(second) and "42.00" not in second.text
+
+
+async def test_a_reply_after_the_session_timed_out_is_told_so(tmp_path: Path) -> None:
+    def short_sessions(raw: dict[str, Any]) -> None:
+        raw["sessions"]["timeout_seconds"] = 1
+
+    async with running_stack(tmp_path, short_sessions) as stack:
+        menu = await stack.simulator.begin(ENGLISH, "*111#")
+        assert not menu.final
+        await asyncio.sleep(1.5)  # the scenario itself: the subscriber took too long
+        late = await stack.simulator.reply(ENGLISH, "1")
+        assert late.final
+        assert late.text == stack.gateway.engine.final_message("session_expired", "en").text
+        again = await stack.simulator.dial(ENGLISH, "*111#", ["1"])  # dialling again works
+        assert "42.00" in again.screens[-1]
+
+
+async def test_a_broken_menu_file_at_reload_keeps_the_old_menus(tmp_path: Path) -> None:
+    menus = tmp_path / "menus"
+    shutil.copytree(REPO / "menus", menus, ignore=shutil.ignore_patterns("*.py", "*.md"))
+
+    def own_menus(raw: dict[str, Any]) -> None:
+        raw["menus"]["paths"] = [str(menus)]
+
+    async with running_stack(tmp_path, own_menus) as stack:
+        open_dialogue = await stack.simulator.begin(ENGLISH, "*111#")
+        balance = menus / "balance.toml"
+        good = balance.read_text()
+        balance.write_text(good.replace('action = "balance"', 'action = "no.such.action"'))
+        error = stack.gateway.reload_menus()
+        assert error is not None and "balance.toml" in error and "no.such.action" in error
+        assert "150,75" in (await stack.simulator.dial(RUSSIAN, "*100#")).screens[0]
+        (menus / "selfcare.toml").write_text("this is [not toml")
+        assert stack.gateway.reload_menus() is not None
+        # the dialogue opened before the failed reloads carries on with the old menus
+        assert not open_dialogue.final
+        assert "42.00" in (await stack.simulator.reply(ENGLISH, "1")).text
+        balance.write_text(good)
+        shutil.copy(REPO / "menus" / "selfcare.toml", menus / "selfcare.toml")
+        assert stack.gateway.reload_menus() is None
+
+
+def run_cli(config: dict[str, dict[str, Any]], directory: Path) -> subprocess.CompletedProcess[str]:
+    path = directory / "bad.toml"
+    path.write_text(to_toml(config))
+    return subprocess.run(
+        [sys.executable, "-m", "ussd_gateway.cli", "run", "--config", str(path)],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+        env={"USSD_GATEWAY_SECRET_KEY": SECRET_KEY, "PATH": "/usr/bin:/bin"})
+
+
+def test_a_config_the_gateway_cannot_start_with_is_one_line_and_no_trace(
+        tmp_path: Path) -> None:
+    broken_menus = tmp_path / "menus"
+    broken_menus.mkdir()
+    (broken_menus / "balance.toml").write_text(
+        (REPO / "menus" / "balance.toml").read_text().replace('action = "balance"',
+                                                               'action = "nope"'))
+    cases: dict[str, tuple[dict[str, dict[str, Any]], str]] = {
+        "a menu file with an error": ({"menus": {"paths": [str(broken_menus)]}}, "nope"),
+        "a value of the wrong type": ({"sessions": {"timeout_seconds": "soon"}},
+                                      "sessions.timeout_seconds"),
+        "an SMS lease shorter than the send timeout": (
+            {"sms": {"lease_seconds": 1, "send_timeout_seconds": 2}}, "sms.lease_seconds"),
+    }
+    for why, (override, named) in cases.items():
+        result = run_cli(gateway_config(tmp_path, 9, **override), tmp_path)
+        assert result.returncode != 0, why
+        lines = result.stderr.strip().splitlines()
+        # one line, or for menus one line and then each problem naming file and screen
+        assert lines[0].startswith("ussd-gateway"), (why, result.stderr)
+        assert named in result.stderr and (len(lines) == 1 or "menus" in lines[0]), why
+        assert "Traceback" not in result.stderr + result.stdout, why
+
+
+async def test_http_bodies_that_are_not_json_or_too_large(tmp_path: Path) -> None:
+    def http_on(raw: dict[str, Any]) -> None:
+        raw["http"].update(enabled=True, port=0, max_body_bytes=2048)
+
+    async with running_stack(tmp_path, http_on) as stack, aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{stack.running.http_port}/api/v1/login"
+        json_type = {"Content-Type": "application/json"}
+        bodies = {
+            "not JSON": (b"msisdn=79160000001", 400),
+            "cut short": (b'{"msisdn": "7916', 400),
+            "not UTF-8": (b"\xff\xfe\x00{", 400),
+            "too large": (b'{"msisdn": "' + b"7" * 100_000 + b'"}', 413),
+            "a JSON array": (b"[1, 2]", 422),
+            "nested deeply": (b"[" * 5000 + b"]" * 5000, 413),
+        }
+        for why, (body, status) in bodies.items():
+            async with http.post(url, data=body, headers=json_type) as reply:
+                text = await reply.text()
+                assert reply.status == status, (why, reply.status, text)
+                assert reply.content_type == "application/problem+json", why
+                assert "Traceback" not in text and "File \"" not in text, why
+                json.loads(text)
+        # and the gateway still answers
+        assert "42.00" in (await stack.simulator.dial(ENGLISH, "*100#")).screens[0]
