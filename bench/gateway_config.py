@@ -14,18 +14,18 @@ PASSWORD = "bench"
 
 
 def bench_config(*, smsc_port: int, store_url: str, sessions: Mapping[str, Any],
-                 workdir: Path, base: Path = ROOT / "config.toml") -> dict[str, Any]:
+                 workdir: Path, source: Path = ROOT) -> dict[str, Any]:
     """config.toml, but: no simulator, no HTTP, one ESME connection to the load generator,
     the given store and sessions, quiet logs, and a password rate limit the bench does not hit
     (the bench measures the gateway, not its throttle)."""
-    config: dict[str, Any] = tomllib.loads(base.read_text(encoding="utf-8"))
+    config: dict[str, Any] = tomllib.loads((source / "config.toml").read_text(encoding="utf-8"))
     config.setdefault("gateway", {})["log_level"] = "WARNING"
     config["security"] = {"secret_key_file": str(workdir / "secret.key")}
     config["store"] = {**config.get("store", {}), "url": store_url, "demo_data": False,
                        "auto_upgrade": True}
     config["sessions"] = {**config.get("sessions", {}), **sessions}
     menus = config.setdefault("menus", {})
-    menus["paths"] = [str(ROOT / p) for p in menus.get("paths", ["menus"])]
+    menus["paths"] = [str(source / p) for p in menus.get("paths", ["menus"])]
     config["http"] = {**config.get("http", {}), "enabled": False}
     config["simulator"] = {**config.get("simulator", {}), "enabled": False}
     shipped = (config.get("smpp", {}).get("connections") or [{}])[0]

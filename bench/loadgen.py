@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 from . import pdus
 from .scenarios import SCENARIOS, Dialogue, marker_bytes
@@ -47,8 +48,8 @@ class SmscConnection(asyncio.Protocol):
         self.in_flight: dict[int, bytes] = {}  # deliver_sm sent, no deliver_sm_resp yet
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not derive from asyncio.Transport, but behave as one.
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.generator.connections.discard(self)
@@ -162,10 +163,12 @@ class LoadGenerator:
             return False
         return any(form in message for form in self.markers[expected.marker])
 
-    async def dialogue(self, handset: int, dialogue: Dialogue) -> bool:
+    def closed_loop_msisdn(self, handset: int) -> str:
         turn = self.turns[handset]
         self.turns[handset] = turn + 1
-        msisdn = str(self.msisdn_base + handset + (turn % self.rounds) * self.handsets)
+        return str(self.msisdn_base + handset + (turn % self.rounds) * self.handsets)
+
+    async def dialogue(self, handset: int, dialogue: Dialogue, msisdn: str) -> bool:
         loop = asyncio.get_running_loop()
         for step in range(len(dialogue)):
             future: asyncio.Future[tuple[int | None, bytes]] = loop.create_future()
@@ -213,7 +216,8 @@ class LoadGenerator:
         async def handset_loop(handset: int) -> None:
             while time.perf_counter() < deadline:
                 turn = self.turns[handset]
-                await self.dialogue(handset, self.dialogues[turn % len(self.dialogues)])
+                await self.dialogue(handset, self.dialogues[turn % len(self.dialogues)],
+                                    self.closed_loop_msisdn(handset))
 
         tasks = [asyncio.create_task(handset_loop(h)) for h in range(self.handsets)]
         await asyncio.sleep(warmup)
@@ -222,8 +226,10 @@ class LoadGenerator:
         return self.stop_recording("closed", started)
 
     async def open_loop(self, rate: float, duration: float) -> dict[str, object]:
-        """Start ``rate`` dialogues a second, each on an idle handset, for ``duration``."""
-        free = list(range(self.handsets))
+        """Start ``rate`` dialogues a second, each by an idle subscriber, for ``duration``."""
+        # Every subscriber is a handset here, so a burst finds idle ones (and the gateway's
+        # window, not ours, decides what waits).
+        free = list(range(self.handsets * self.rounds))
         busy: set[asyncio.Task[bool]] = set()
         started = self.start_recording("open", rate=round(rate, 1))
         launched = 0
@@ -238,7 +244,8 @@ class LoadGenerator:
                 handset = free.pop()
                 dialogue = self.dialogues[turn % len(self.dialogues)]
                 turn += 1
-                task = asyncio.create_task(self.dialogue(handset, dialogue))
+                task = asyncio.create_task(
+                    self.dialogue(handset, dialogue, str(self.msisdn_base + handset)))
                 busy.add(task)
                 task.add_done_callback(busy.discard)
                 task.add_done_callback(functools.partial(_release, free, handset))
@@ -336,7 +343,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main() -> None:
     args = parse_args(sys.argv[1:])
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop  # type: ignore[import-not-found, unused-ignore]
 
         uvloop.install()
     except ImportError:

@@ -32,7 +32,7 @@ class Child:
                     env: Mapping[str, str] | None = None) -> Child:
         with log.open("ab") as err:
             process = await asyncio.create_subprocess_exec(
-                *argv, cwd=ROOT, env=dict(env) if env is not None else None,
+                *argv, cwd=log.parent, env=dict(env) if env is not None else None,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=err)
         return cls(name, process, log)
 
@@ -99,20 +99,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
 
 
-def python_argv(*module_and_args: str) -> list[str]:
-    return [sys.executable, "-m", *module_and_args]
+_UVLOOP = "import uvloop; uvloop.install(); "
 
 
-def gateway_argv(config: Path) -> list[str]:
+def python_argv(*module_and_args: str, uvloop: bool = False) -> list[str]:
+    if not uvloop:
+        return [sys.executable, "-m", *module_and_args]
+    module, *args = module_and_args
+    return [sys.executable, "-c", _UVLOOP + "import runpy; "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)", *args]
+
+
+def gateway_argv(config: Path, *, uvloop: bool = False) -> list[str]:
     script = Path(sys.executable).with_name("ussd-gateway")
-    if script.exists():
+    if script.exists() and not uvloop:
         return [str(script), "run", "--config", str(config)]
-    return [sys.executable, "-c", "import sys; from ussd_gateway.cli import main; "
-            "sys.exit(main(sys.argv[1:]))", "run", "--config", str(config)]
+    return [sys.executable, "-c", (_UVLOOP if uvloop else "") + "import sys; "
+            "from ussd_gateway.cli import main; sys.exit(main(sys.argv[1:]))",
+            "run", "--config", str(config)]
 
 
-def clean_env() -> dict[str, str]:
-    """The environment for children: no store URL override from the caller's shell."""
+def clean_env(source: Path = ROOT) -> dict[str, str]:
+    """The environment for children: no store URL override from the caller's shell, and the
+    code under test from ``source`` (a checkout of another commit, for comparisons)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("USSD_GATEWAY_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([str(source), str(ROOT)]))
     return env

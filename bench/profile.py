@@ -11,15 +11,22 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 
 # Which part of the system a frame's file belongs to, first match wins.
 AREAS = (
-    ("menus engine", "/menus/"),
-    ("gateway (dispatch, services)", "/ussd_gateway/"),
-    ("smpp (ours)", "/smpp/"),
+    ("menus engine", "menus/"),
+    ("SQLite statements (one-hop driver)", "store/sqlite_driver"),
+    ("gateway (dispatch, services)", "ussd_gateway/"),
+    ("smpp (ours)", "smpp/"),
     ("aiosmpplib", "aiosmpplib"),
     ("sqlalchemy", "sqlalchemy"),
     ("aiosqlite / sqlite3", "aiosqlite"),
     ("logging", "logging/"),
     ("asyncio", "asyncio/"),
 )
+
+
+# Innermost frames that mean "waiting", not working: aiosqlite's worker threads block in
+# SimpleQueue.get (in C, so py-spy counts it as busy) and the loop waits in epoll.
+IDLE = (re.compile(r"^_connection_worker_thread \(.*aiosqlite/core.py:59\)$"),
+        re.compile(r"^EpollSelector.select \(.*selectors.py:\d+\)$"))
 
 
 def _frame_key(frame: str) -> tuple[str, str]:
@@ -41,15 +48,20 @@ def summarise_profile(path: Path, top: int = 20) -> str:
     inclusive: Counter[tuple[str, str]] = Counter()
     areas: Counter[str] = Counter()
     threads: Counter[str] = Counter()
-    total = 0
+    total = idle = 0
     for line in path.read_text(errors="replace").splitlines():
         match = _LINE.match(line)
         if match is None:
             continue
         count = int(match["count"])
-        frames = [_frame_key(f) for f in match["stack"].split(";")]
+        raw = match["stack"].split(";")
+        if any(pattern.match(raw[-1].strip()) for pattern in IDLE):
+            idle += count
+            continue
+        frames = [_frame_key(f) for f in raw]
         total += count
-        threads[frames[0][0] if frames and frames[0][0].startswith("thread") else "?"] += count
+        thread = frames[0][0] if frames and frames[0][0].startswith("thread") else "?"
+        threads["main thread" if "MainThread" in thread else "other threads"] += count
         frames = [f for f in frames if not f[0].startswith(("thread", "process"))]
         if not frames:
             continue
@@ -69,7 +81,8 @@ def summarise_profile(path: Path, top: int = 20) -> str:
     def pct(count: int) -> str:
         return f"{count * 100 / total:5.1f}%"
 
-    out = [f"{total} samples", "", "by area (innermost frame of a known area):"]
+    out = [f"{total} busy samples ({idle} idle ones left out: waits in epoll and in"
+           " aiosqlite's worker threads)", "", "by area (innermost frame of a known area):"]
     out += [f"  {pct(c)}  {name}" for name, c in areas.most_common()]
     out += ["", "by thread:"] + [f"  {pct(c)}  {name}" for name, c in threads.most_common(5)]
     out += ["", f"top {top} by own time:"]

@@ -22,7 +22,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        import uvloop  # type: ignore[import-not-found]  # noqa: F401
+        import uvloop  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
 
         loop = "uvloop"
     except ImportError:

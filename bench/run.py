@@ -15,7 +15,7 @@ from typing import Any
 
 from .backends import Store
 from .gateway_config import bench_config, write_config
-from .procs import Child, ChildFailed, clean_env, gateway_argv, python_argv
+from .procs import ROOT, Child, ChildFailed, clean_env, gateway_argv, python_argv
 from .seed import MSISDN_BASE
 from .verify import password_rows
 
@@ -29,6 +29,8 @@ class Load:
     open_fraction: float = 0.5
     open_duration: float = 10.0
     step_timeout: float = 5.0
+    source: Path = ROOT  # the checkout whose gateway (and echo) is measured
+    uvloop: bool = False  # run the gateway (and echo) on uvloop instead of asyncio's loop
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,17 @@ async def run_scenario(scenario: str, store: Store | None, load: Load, workdir: 
     exit_code: int | None = None
     try:
         port = int((await loadgen.next_json(30))["listening"])
+        sut_env = clean_env(load.source)
         if store is None:
             sut = await Child.start("echo", python_argv(
-                "bench.echo", "--connect", f"127.0.0.1:{port}"), workdir / f"{label}.log", env)
+                "bench.echo", "--connect", f"127.0.0.1:{port}", uvloop=load.uvloop),
+                workdir / f"{label}.log", sut_env)
         else:
             config = write_config(workdir / f"{label}.toml", bench_config(
-                smsc_port=port, store_url=store.url, sessions=store.sessions, workdir=workdir))
-            sut = await Child.start("gateway", gateway_argv(config), workdir / f"{label}.log",
-                                    env)
+                smsc_port=port, store_url=store.url, sessions=store.sessions, workdir=workdir,
+                source=load.source))
+            sut = await Child.start("gateway", gateway_argv(config, uvloop=load.uvloop),
+                                    workdir / f"{label}.log", sut_env)
         figures = await _follow(loadgen, sut, load, profiler)
     finally:
         if sut is not None:

@@ -7,7 +7,6 @@ subscriber who dialed *111# and stopped on the main menu, or went on to 828.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import tracemalloc
 from typing import Any
@@ -40,7 +39,7 @@ async def _fill(store: MemorySessionStore, count: int, values: list[dict[str, An
         await store.save(f"{MSISDN_BASE + i}:its:{i & 0xFF}", value)
 
 
-def measure(count: int) -> dict[str, float | int]:
+async def measure(count: int) -> dict[str, float | int]:
     """Bytes held (and peak bytes allocated) per idle session with ``count`` sessions."""
     values = idle_values()
     store = MemorySessionStore(timeout=3600)
@@ -49,12 +48,12 @@ def measure(count: int) -> dict[str, float | int]:
     try:
         before, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        asyncio.run(_fill(store, count, values))
+        await _fill(store, count, values)
         gc.collect()
         after, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert asyncio.run(store.count()) == count
+    assert await store.count() == count
     return {
         "sessions": count,
         "bytes_per_session": round((after - before) / count, 1),
