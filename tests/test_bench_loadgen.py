@@ -7,13 +7,13 @@ only when the answer is the screen the scenario expects.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bench.loadgen import LoadGenerator, SmscConnection
 from smpp.client import EsmeClient, EsmeSettings
 from smpp.dialect import PROFILES
-from smpp.ussd import UssdReply, UssdRequest
+from smpp.ussd import UssdHandler, UssdReply, UssdRequest
 
 WALK_SCREENS = {
     "*111#": UssdReply("Личный кабинет\n1 Баланс\n828 Управление номерами", final=False),
@@ -21,11 +21,8 @@ WALK_SCREENS = {
     "1": UssdReply("Управление номерами подключено.", final=True),
 }
 
-Handler = Callable[[UssdRequest], Awaitable[UssdReply | None]]
-
-
 @asynccontextmanager
-async def bound_pair(generator: LoadGenerator, handler: Handler,
+async def bound_pair(generator: LoadGenerator, handler: UssdHandler,
                      window: int = 50) -> AsyncIterator[EsmeClient]:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SmscConnection(generator), "127.0.0.1", 0)
