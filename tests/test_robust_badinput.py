@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
+from sqlalchemy import text
 
 from tests.gateway_stack import REPO, Stack, running_stack
 from tests.robust.gateway_process import SECRET_KEY, gateway_config, to_toml
@@ -220,3 +222,19 @@ async def test_http_bodies_that_are_not_json_or_too_large(tmp_path: Path) -> Non
                 json.loads(text)
         # and the gateway still answers
         assert "42.00" in (await stack.simulator.dial(ENGLISH, "*100#")).screens[0]
+
+
+async def test_a_failing_store_gives_a_polite_screen_and_no_trace(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with running_stack(tmp_path) as stack:
+        async with stack.running.db.write() as session:
+            await session.execute(text("DROP TABLE balances"))
+        result = await stack.simulator.dial(ENGLISH, "*100#")
+        assert result.session_ended
+        # the subscriber's language may be unknowable with the store failing: the default
+        unavailable = stack.gateway.engine.final_message("service_unavailable", None).text
+        assert result.screens == [unavailable]
+        # the operator's log has one line saying why, the handset only the polite screen
+        assert "store unavailable" in caplog.text
+        menu = await stack.simulator.dial(ENGLISH, "*111#")  # other services still answer
+        assert "Balance" in menu.screens[0]
