@@ -33,6 +33,8 @@ from tests.smscs import pdus
 from tests.smscs.base import ScriptedSmsc, SmscConnection
 from tests.test_smpp_client import Menu, ussd_request
 from tests.test_smpp_client import settings as esme_settings
+from tests.test_smpp_server_fuzz import REQUEST_IDS as SERVER_REQUEST_IDS
+from tests.test_smpp_server_fuzz import SEEDS as SERVER_SEEDS
 
 LONG = os.environ.get("USSD_LONG_TESTS") == "1"
 EXAMPLES = 1000 if LONG else 60
@@ -337,6 +339,59 @@ def test_smsc_survives_random_bytes() -> None:
         ))
         def exchange(garbage: bytes) -> None:
             runner.run(asyncio.wait_for(smsc_random_bytes(server, garbage), 30))
+
+        try:
+            exchange()
+            runner.run(smsc_still_serves(server))
+        finally:
+            runner.run(server.stop())
+        assert not errors, errors
+
+
+async def smsc_exchange(server: SmscServer, command_id: int, raw: bytes) -> None:
+    esme = await RawEsme.connect(server.port)
+    try:
+        assert await esme.bind() == 0
+        await esme.send(raw)
+        answers: list[int] = []
+        for marker in (0x7FFFFFF0, 0x7FFFFFF1):
+            await esme.send(raw_pdu(0x15, marker))
+            while True:  # screens (deliver_sm) are acknowledged by RawEsme.read
+                header = (await esme.read()).header
+                if not header.command_id & 0x80000000:
+                    continue
+                if header.sequence_number == marker:
+                    break
+                assert header.sequence_number == FUZZED, header
+                answers.append(header.command_id)
+            if answers or command_id & 0x80000000:
+                continue
+            # requests are answered concurrently: the answer may follow the first marker
+            while not answers:
+                header = (await esme.read()).header
+                if header.command_id & 0x80000000 and header.sequence_number == FUZZED:
+                    answers.append(header.command_id)
+        expected = 0 if command_id & 0x80000000 else 1
+        assert len(answers) == expected, [hex(a) for a in answers]
+        if answers:
+            assert answers[0] in (command_id | 0x80000000, pdus.GENERIC_NACK)
+        assert await answered(esme, 0x7FFFFFF2)  # the link stays up
+    finally:
+        await esme.close()
+
+
+def test_smsc_answers_every_mutated_request_with_lying_tlvs_once() -> None:
+    """test_smpp_server_fuzz mutates bytes of the body; this adds TLVs whose lengths lie
+    and USSD TLVs with odd values, on one long-lived server."""
+    with asyncio.Runner() as runner:
+        errors = runner.run(_errors())
+        server = SmscServer(smsc_settings(), echo)
+        runner.run(server.start())
+
+        @FUZZ
+        @given(mutated(SERVER_SEEDS, SERVER_REQUEST_IDS, frozenset({UNBIND})))
+        def exchange(case: tuple[int, bytes]) -> None:
+            runner.run(asyncio.wait_for(smsc_exchange(server, *case), 30))
 
         try:
             exchange()
