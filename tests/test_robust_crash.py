@@ -20,6 +20,7 @@ import pytest
 from smpp.dialect import PROFILES
 from smpp.simulator import DialResult, Simulator, SimulatorError, SimulatorSettings
 from tests.robust.gateway_process import SECRET_KEY, GatewayProcess, gateway_config, write_config
+from tests.robust.proxy import CuttingProxy
 from tests.robust.store_checks import (
     committed_passwords,
     integrity_check,
@@ -27,7 +28,7 @@ from tests.robust.store_checks import (
     outbox_states,
     passwords_in,
 )
-from tests.robust.waiting import until
+from tests.robust.waiting import eventually, until
 from ussd_gateway.config import load_config
 from ussd_gateway.services import SubscriberService
 from ussd_gateway.store.database import Database
@@ -154,3 +155,48 @@ async def test_kill_9_mid_flight_loses_no_committed_password(
     for name, value in (("committed", len(committed)), ("duplicate_sms", duplicates),
                         ("answered_before_kill", len(seen))):
         record_property(name, value)
+
+
+async def test_an_sms_the_smsc_took_but_nobody_recorded_is_sent_again(tmp_path: Path) -> None:
+    """The one window at-least-once cannot close: the SMSC accepted the SMS, its resp was
+    lost, and the gateway died before it knew. After the restart the lease runs out and the
+    same password goes out again: a duplicate, never a loss."""
+    simulator = Simulator(SimulatorSettings(system_id="gateway", password="demo",
+                                            dialect=PROFILES["generic"]))
+    await simulator.start()
+    proxy = CuttingProxy(simulator.port)
+    await proxy.start()
+    config_path = write_config(tmp_path, gateway_config(
+        tmp_path, proxy.port, sms={"send_timeout_seconds": 4, "lease_seconds": 5}))
+    config = load_config(config_path, environ={"USSD_GATEWAY_SECRET_KEY": SECRET_KEY})
+    msisdn = numbers(1)[0]
+    await seed(config.store.url, [msisdn])
+    gateway = GatewayProcess(config_path, tmp_path / "gateway.log")
+    try:
+        await gateway.start()
+        assert await simulator.wait_bound(BIND_WAIT), gateway.output()
+        proxy.swallow = frozenset({0x80000004})  # every submit_sm_resp is lost on the way
+        dialled = await simulator.dial(msisdn, "*111*25#")
+        assert "on its way" in dialled.screens[-1]
+        await simulator.wait_for_sms(msisdn, 1, timeout=30)
+        assert await gateway.kill() == -9  # before the 4 s send timeout could notice
+        assert await outbox_states(config.store.url) == {"sending": 1}
+        proxy.swallow = frozenset()
+        await gateway.start()
+        inbox = await simulator.wait_for_sms(msisdn, 2, timeout=60)
+        await eventually(lambda: all_sent(config.store.url), 30, "the resend to be recorded")
+        assert await gateway.terminate() == 0
+    finally:
+        if gateway.alive:
+            await gateway.kill()
+        await proxy.stop()
+        await simulator.stop()
+    committed = await committed_passwords(config.store.url)
+    sent = {p for sms in inbox for p in passwords_in(sms.text)}
+    assert len(sent) == 1, "both copies carry the one committed password"
+    assert matches(config.secret_key, msisdn, sent.pop(), committed[msisdn])
+    assert await integrity_check(tmp_path / "store.db") == "ok"
+
+
+async def all_sent(url: str) -> bool:
+    return set(await outbox_states(url)) <= {"sent", "delivered"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 
 
 class CuttingProxy:
@@ -16,6 +17,10 @@ class CuttingProxy:
         self.accepted = 0
         self.cuts = 0
         self.refusing = False
+        # command_ids of PDUs from the target that are swallowed (e.g. 0x80000004: the
+        # SMSC accepted a submit_sm, but its resp never reaches the gateway)
+        self.swallow: frozenset[int] = frozenset()
+        self.swallowed = 0
         self._server: asyncio.Server | None = None
         self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -58,8 +63,9 @@ class CuttingProxy:
         self.accepted += 1
         pair = (writer, up_writer)
         self._pairs.append(pair)
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.ensure_future(_pump(source, sink))
+        for source, sink, filtered in ((reader, up_writer, False), (up_reader, writer, True)):
+            pump = self._pump_pdus(source, sink) if filtered else _pump(source, sink)
+            task = asyncio.ensure_future(pump)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -68,6 +74,25 @@ class CuttingProxy:
                 self._pairs.remove(pair)
 
         task.add_done_callback(forget)
+
+
+    async def _pump_pdus(self, source: asyncio.StreamReader,
+                         sink: asyncio.StreamWriter) -> None:
+        """Forward whole SMPP PDUs, leaving out those in ``swallow``."""
+        try:
+            while True:
+                head = await source.readexactly(16)
+                length, command_id = struct.unpack_from("!II", head)
+                body = await source.readexactly(max(length - 16, 0))
+                if command_id in self.swallow:
+                    self.swallowed += 1
+                    continue
+                sink.write(head + body)
+                await sink.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            sink.transport.abort()
 
 
 async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
