@@ -14,8 +14,11 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from smpp.server import SmscServer, SmscSettings
+from smpp.ussd import UssdReply, UssdRequest
 from tests.gateway_stack import running_stack
-from tests.peers.esme import RawEsme
+from tests.peers.esme import RawEsme, bind_body
+from tests.peers.raw import pdu as raw_pdu
 from tests.robust.raw_centre import is_final, raw_centre
 from tests.robust.store_checks import committed_passwords, matches, passwords_in
 from tests.robust.waiting import eventually
@@ -218,3 +221,34 @@ async def test_a_password_never_reaches_logs_audit_metrics_or_errors(
             stored += extra.read_bytes()
     assert password.encode() not in stored
     assert password.encode("utf-16-be") not in stored
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "smpp/server.py SmscServer._bind: the per-address back-off is applied per connection, "
+    "so N parallel connections from one address get N password guesses in one delay "
+    "instead of one; a per-address lock around the check and the delay would serialise them"))
+async def test_parallel_wrong_binds_from_one_address_are_slowed_one_after_another() -> None:
+    server = SmscServer(SmscSettings(name="gw", system_id="ussdc", password=CENTRE_PASSWORD,
+                                     bind_failure_delay=0.5, bind_failure_delay_max=5), echo)
+    await server.start()
+    esmes = [await RawEsme.connect(server.port) for _ in range(4)]
+    answers: list[asyncio.Task[Any]] = []
+    try:
+        for number, esme in enumerate(esmes):
+            await esme.send(raw_pdu(0x09, 1, bind_body("ussdc", f"guess{number}")))
+        answers = [asyncio.create_task(esme.read_response(1)) for esme in esmes]
+        done, _ = await asyncio.wait(answers, return_when=asyncio.FIRST_COMPLETED)
+        assert done.pop().result().header.command_status == 0x0E
+        # when the first guess is answered, the others must not have been tried yet
+        assert server.bind_failures["127.0.0.1"] <= 2, server.bind_failures
+    finally:
+        for answer in answers:
+            answer.cancel()
+        await asyncio.gather(*answers, return_exceptions=True)
+        for esme in esmes:
+            await esme.close()
+        await server.stop()
+
+
+async def echo(request: UssdRequest) -> UssdReply | None:
+    return UssdReply(request.text, final=True)
