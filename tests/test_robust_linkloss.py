@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from smpp.simulator import DialResult, SimulatorError
+from smpp.dialect import PROFILES
+from smpp.simulator import DialResult, Simulator, SimulatorError, SimulatorSettings
 from tests.gateway_stack import Stack, running_stack
 from tests.robust.proxy import CuttingProxy
 from tests.robust.store_checks import committed_passwords, matches, passwords_in
@@ -155,3 +156,39 @@ async def test_random_cuts_under_load_lose_no_password(
         assert stack.running.clients["ussdc"].reconnects >= 1
     failures = [r for r in caplog.records if r.exc_info and r.name.startswith("ussd_gateway")]
     assert not failures, [r.getMessage() for r in failures]
+
+
+async def test_smsc_role_a_dialogue_continues_when_the_centre_redials(tmp_path: Path) -> None:
+    """The gateway listens (SMSC role); the USSD centre binds to it through the proxy, loses
+    the link mid-dialogue and binds again: the next reply continues the dialogue."""
+    proxy = CuttingProxy()
+    await proxy.start()
+
+    def listening(raw: dict[str, Any]) -> None:
+        raw["smpp"]["connections"].append({
+            "name": "centre", "mode": "smsc", "listen": "127.0.0.1:0",
+            "system_id": "ussdc", "password": "centre1"})
+
+    try:
+        async with running_stack(tmp_path, listening) as stack:
+            proxy.target_port = stack.running.servers["centre"].port
+            centre = Simulator(SimulatorSettings(
+                system_id="ussdc", password="centre1", dialect=PROFILES["generic"],
+                connect=("127.0.0.1", proxy.port)))
+            await centre.start()
+            try:
+                assert await centre.wait_bound(30)
+                menu = await centre.begin(ENGLISH, "*111#")
+                assert not menu.final
+                links = proxy.accepted
+                assert proxy.cut() == 1
+                await until(lambda: proxy.accepted > links, 30, "the centre to redial")
+                assert await centre.wait_bound(30)
+                balance = await centre.reply(ENGLISH, "1", timeout=10)
+                assert balance.final and "42.00" in balance.text
+                server = stack.running.servers["centre"]
+                await until(lambda: server.bound_sessions == 1, 30, "the dead session to go")
+            finally:
+                await centre.stop()
+    finally:
+        await proxy.stop()
