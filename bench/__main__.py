@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import shutil
 import sys
 import tempfile
@@ -19,7 +20,7 @@ from .procs import ChildFailed
 from .profile import summarise_profile
 from .report import RESULTS, derive, machine, memory_table, table, write_results
 from .run import Load, Profiler, run_scenario
-from .session_memory import measure
+from .session_memory import measure, measure_redis
 
 GATEWAY_SCENARIOS = ("balance", "password", "walk", "toggle")
 QUICK = Load(handsets=40, subscribers=300, warmup=0.5, duration=2.0, open_duration=2.0)
@@ -107,7 +108,13 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> int:
     memory: list[dict[str, Any]] = []
     if not args.no_memory:
         for count in (10_000, 100_000):
-            memory.append(await measure(count))
+            memory.append({"store": "memory (tracemalloc)", **await measure(count)})
+        redis = next((b for b in BACKENDS if b.name == "postgres+redis"), None)
+        if redis is not None and redis.name in args.stores and not await redis.unavailable():
+            prefix = f"ussd-bench-memory-{secrets.token_hex(4)}:"
+            for count in (10_000,) if args.quick else (10_000, 100_000):
+                memory.append({"store": "redis (used_memory)",
+                               **await measure_redis(count, prefix)})
         documents["memory"] = {**info, "scenario": "memory", "idle_sessions": memory}
 
     for scenario, document in documents.items():

@@ -88,9 +88,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def memory_table(figures: list[dict[str, Any]]) -> str:
-    lines = ["| idle live sessions | bytes per session | peak bytes per session | total MiB |",
+    lines = ["| sessions held in | idle live sessions | bytes per session | total MiB |",
              "|---|---|---|---|"]
     for entry in figures:
-        lines.append(f"| {entry['sessions']:,} | {entry['bytes_per_session']:.0f} | "
-                     f"{entry['peak_bytes_per_session']:.0f} | {entry['total_mib']:.1f} |")
+        lines.append(f"| {entry['store']} | {entry['sessions']:,} | "
+                     f"{entry['bytes_per_session']:.0f} | {entry['total_mib']:.1f} |")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ subscriber who dialed *111# and stopped on the main menu, or went on to 828.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import tracemalloc
 from typing import Any
@@ -16,6 +17,7 @@ from ussd_gateway.config import load_config
 from ussd_gateway.gateway import Gateway
 from ussd_gateway.sessions import MemorySessionStore
 
+from .backends import REDIS_URL
 from .procs import ROOT
 from .seed import MSISDN_BASE
 
@@ -60,3 +62,30 @@ async def measure(count: int) -> dict[str, float | int]:
         "peak_bytes_per_session": round((peak - before) / count, 1),
         "total_mib": round((after - before) / 2**20, 2),
     }
+
+
+async def measure_redis(count: int, prefix: str) -> dict[str, float | int]:
+    """Redis ``used_memory`` per idle session, saved through the real RedisSessionStore under
+    a unique ``prefix`` that is deleted afterwards."""
+    from redis.asyncio import Redis
+
+    from ussd_gateway.sessions.redis import RedisSessionStore
+
+    values = idle_values()
+    admin: Redis = Redis.from_url(REDIS_URL)
+    store = RedisSessionStore.from_url(REDIS_URL, prefix, timeout=3600)
+    try:
+        before = int((await admin.info("memory"))["used_memory"])
+        for start in range(0, count, 50):
+            await asyncio.gather(*(
+                store.save(f"{MSISDN_BASE + i}:its:{i & 0xFF}", dict(values[i % len(values)]))
+                for i in range(start, min(count, start + 50))))
+        after = int((await admin.info("memory"))["used_memory"])
+    finally:
+        keys = [key async for key in admin.scan_iter(match=f"{prefix}*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await admin.delete(*keys[start:start + 1000])
+        await store.close()
+        await admin.aclose()
+    return {"sessions": count, "bytes_per_session": round((after - before) / count, 1),
+            "total_mib": round((after - before) / 2**20, 2)}
