@@ -110,6 +110,28 @@ async def test_what_the_simulator_cannot_send(tmp_path: Path) -> None:
             assert shows in screen.text and is_final(screen), (why, screen.text)
 
 
+async def test_odd_service_ops_and_addresses_from_the_centre(tmp_path: Path) -> None:
+    async with raw_centre(tmp_path) as centre:
+        expired = centre.gateway.engine.final_message("session_expired", "en").text
+        # a reply (op 18), a network notification (op 3) or an op no spec defines, with no
+        # dialogue open: the handset is told to dial again
+        for session, op in ((1, 18), (2, 3), (3, 200)):
+            assert await centre.send(ENGLISH, b"1", op=op, session=session) == pdus.ESME_ROK
+            screen = await centre.screen(ENGLISH, session)
+            assert screen.text == expired and is_final(screen), op
+        # op 0 (PSSD indication) starts a dialogue like op 1
+        assert await centre.send(ENGLISH, b"*100#", op=0, session=4) == pdus.ESME_ROK
+        assert "42.00" in (await centre.screen(ENGLISH, 4)).text
+        # the international form of the number is the same subscriber
+        plus = await centre.dial("+" + ENGLISH, b"*100#", 5)
+        assert "42.00" in plus.text
+        # an address longer than SMPP allows is refused in the resp; the link stays up
+        status = await centre.send("7" * 30, b"*100#", op=1, session=6)
+        assert status != pdus.ESME_ROK
+        assert "42.00" in (await centre.dial(ENGLISH, b"*100#", 7)).text
+        assert centre.smsc.binds == 1
+
+
 async def test_two_dialogues_at_once_from_one_number_stay_apart(tmp_path: Path) -> None:
     async with raw_centre(tmp_path) as centre:
         menu, balance = await asyncio.gather(centre.dial(ENGLISH, b"*111#", 1),
