@@ -115,6 +115,9 @@ async def test_kill_9_mid_flight_loses_no_committed_password(
         assert set(committed) <= set(msisdns)
         for msisdn in committed:
             await simulator.wait_for_sms(msisdn, 1, timeout=60)
+        # an SMS the SMSC took from the killed gateway is still "sending" until its lease
+        # runs out and it is sent again: wait for that too, then stop
+        await eventually(lambda: all_sent(url), 60, "the outbox to drain")
         assert await gateway.terminate() == 0
     finally:
         if gateway.alive:
@@ -123,8 +126,6 @@ async def test_kill_9_mid_flight_loses_no_committed_password(
 
     # the store after the dust settled: nothing left to send, nothing broken
     assert await integrity_check(tmp_path / "store.db") == "ok"
-    states = await outbox_states(url)
-    assert not {"pending", "sending"} & set(states), states
     assert committed == await committed_passwords(url)
 
     duplicates = 0
