@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from tests.gateway_stack import REPO, Stack, running_stack
@@ -24,6 +27,7 @@ from tests.robust.gateway_process import SECRET_KEY, gateway_config, to_toml
 from tests.robust.raw_centre import is_final, raw_centre
 from tests.smscs import pdus
 
+LONG = os.environ.get("USSD_LONG_TESTS") == "1"
 ENGLISH = "79160000002"  # demo subscriber who reads English
 RUSSIAN = "79160000001"
 
@@ -260,3 +264,54 @@ async def test_a_failing_store_gives_a_polite_screen_and_no_trace(
         assert "store unavailable" in caplog.text
         menu = await stack.simulator.dial(ENGLISH, "*111#")  # other services still answer
         assert "Balance" in menu.screens[0]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=6)
+FIELD_VALUES = st.one_of(
+    JSON_VALUES,
+    st.sampled_from(["79160000001", "+7 916 000-00-01", "89160000001", "7" * 40, "\x00", "٧٩١٦"]),
+)
+
+
+def test_no_json_body_gets_a_server_error(tmp_path: Path) -> None:
+    """Whatever JSON arrives at the subscriber endpoints, the answer is a problem document
+    or a success, never a 500."""
+    def http_on(raw: dict[str, Any]) -> None:
+        raw["http"].update(enabled=True, port=0)
+
+    with asyncio.Runner() as runner:
+        stack_cm = running_stack(tmp_path, http_on)
+        stack = runner.run(stack_cm.__aenter__())
+        http = runner.run(_client())
+        base = f"http://127.0.0.1:{stack.running.http_port}"
+
+        @settings(max_examples=150 if LONG else 40, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])
+        @given(path=st.sampled_from(["/api/v1/login", "/api/v1/password-requests"]),
+               body=st.one_of(JSON_VALUES, st.fixed_dictionaries(
+                   {}, optional={"msisdn": FIELD_VALUES, "password": FIELD_VALUES,
+                                 "captcha": FIELD_VALUES})))
+        def post(path: str, body: Any) -> None:
+            async def call() -> tuple[int, str, str]:
+                async with http.post(base + path, json=body) as reply:
+                    return reply.status, reply.content_type, await reply.text()
+
+            status, content_type, answer = runner.run(call())
+            assert status < 500, (status, answer)
+            assert status in (200, 201, 202) or content_type == "application/problem+json"
+            assert "Traceback" not in answer
+
+        try:
+            post()
+        finally:
+            runner.run(http.close())
+            runner.run(stack_cm.__aexit__(None, None, None))
+
+
+async def _client() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession()
