@@ -9,6 +9,7 @@ queued while the link was down go out once it is back. ``USSD_LONG_TESTS=1`` cut
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import random
@@ -74,6 +75,21 @@ async def test_a_dialogue_continues_on_the_new_link_after_a_cut(tmp_path: Path) 
         balance = await stack.simulator.reply(ENGLISH, "1", timeout=10)
         assert balance.final and "balance" in balance.text.lower()
         assert stack.running.clients["ussdc"].reconnects >= 1
+
+
+async def test_an_unreachable_smsc_is_redialled_with_growing_backoff(tmp_path: Path) -> None:
+    async with stack_behind_proxy(tmp_path) as (stack, proxy):
+        proxy.refusing = True
+        links = proxy.accepted
+        proxy.cut()
+        await until(lambda: len(proxy.refused_at) >= 7, 30, "seven redials")
+        gaps = [b - a for a, b in itertools.pairwise(proxy.refused_at)]
+        # reconnect_min 0.05 s doubling to reconnect_max 0.5 s, jittered down to half: by
+        # the fifth retry every wait is at least 0.25 s, never a hot loop
+        assert all(gap >= 0.2 for gap in gaps[4:]), gaps
+        proxy.refusing = False
+        await rebound(stack, proxy, links)
+        assert "42.00" in (await stack.simulator.dial(ENGLISH, "*100#")).screens[0]
 
 
 async def test_sms_queued_while_the_smsc_is_down_go_out_after_the_reconnect(

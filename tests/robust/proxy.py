@@ -21,6 +21,7 @@ class CuttingProxy:
         # SMSC accepted a submit_sm, but its resp never reaches the gateway)
         self.swallow: frozenset[int] = frozenset()
         self.swallowed = 0
+        self.refused_at: list[float] = []  # loop time of each connection refused
         self._server: asyncio.Server | None = None
         self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -53,6 +54,7 @@ class CuttingProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.refusing:
+            self.refused_at.append(asyncio.get_running_loop().time())
             writer.transport.abort()
             return
         try:
