@@ -103,7 +103,7 @@ async def test_kill_9_mid_flight_loses_no_committed_password(
             answered: list[str] = []
             tasks = [asyncio.create_task(dial(simulator, m, answered)) for m in batch]
             # kill once some subscribers have their screen and the rest are in flight
-            threshold = chooser.randint(1, max(1, len(batch) // 3))
+            threshold = chooser.randint(max(1, len(batch) // 6), max(1, len(batch) // 2))
             await until(lambda: len(answered) >= threshold  # noqa: B023
                         or all(t.done() for t in tasks), 60)  # noqa: B023
             assert await gateway.kill() == -9
