@@ -26,7 +26,7 @@ from tests.gateway_stack import Stack, running_stack
 from tests.robust.proxy import CuttingProxy
 from tests.robust.store_checks import committed_passwords, matches, passwords_in
 from tests.robust.waiting import eventually, until
-from ussd_gateway.services import OutboxService, SubscriberService
+from ussd_gateway.services import OutboxService, PasswordIssued, SubscriberService
 
 LONG = os.environ.get("USSD_LONG_TESTS") == "1"
 SEED = int(os.environ.get("USSD_ROBUST_SEED", "25"))
@@ -102,8 +102,8 @@ async def test_sms_queued_while_the_smsc_is_down_go_out_after_the_reconnect(
         await until(lambda: not client.is_bound, 30, "the gateway to notice the cut")
         passwords = stack.running.services.passwords
         for msisdn in (DEMO, ENGLISH):
-            assert type(await passwords.issue_temporary(msisdn, channel="web")).__name__ == (
-                "PasswordIssued")
+            issued = await passwords.issue_temporary(msisdn, channel="web")
+            assert isinstance(issued, PasswordIssued)
         outbox = stack.running.services.outbox
         assert await outbox.count_unsent() == 2
         assert stack.simulator.inbox(DEMO) == [] and stack.simulator.inbox(ENGLISH) == []
