@@ -147,6 +147,24 @@ async def nothing_unsent(outbox: OutboxService) -> bool:
     return await outbox.count_unsent() == 0
 
 
+async def test_concurrent_number_management_requests_change_it_exactly_once(
+        tmp_path: Path) -> None:
+    anna = "79160000003"
+    async with raw_centre(tmp_path) as centre:
+        on = await asyncio.gather(*(centre.dial(anna, b"*111*828*1#", s) for s in range(1, 11)))
+        off = await asyncio.gather(*(centre.dial(anna, b"*111*828*0#", s)
+                                     for s in range(11, 21)))
+        for screens in (on, off):
+            assert all(is_final(s) for s in screens)
+            texts = sorted({s.text for s in screens}, key=[s.text for s in screens].count)
+            assert len(texts) == 2  # one "done", nine "already so"
+            assert [s.text for s in screens].count(texts[0]) == 1
+        async with centre.running.db.read() as session:
+            actions = list(await session.scalars(
+                select(AuditRow.action).where(AuditRow.msisdn == anna)))
+        assert actions.count("service.enabled") == 1 and actions.count("service.disabled") == 1
+
+
 async def test_concurrent_wrong_logins_cannot_beat_the_lockout(tmp_path: Path) -> None:
     def http_on(raw: dict[str, Any]) -> None:
         raw["http"].update(enabled=True, port=0)
