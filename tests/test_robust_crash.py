@@ -1,4 +1,5 @@
-"""kill -9 the real gateway while many *111*25# are in flight, restart it on the same store.
+"""kill -9 (or SIGTERM) the real gateway while many *111*25# are in flight, restart it on
+the same store.
 
 The simulator (USSD centre + SMSC with virtual handsets) lives in this test process, so
 its SMS inboxes survive the gateway's death. Afterwards: every password the store
@@ -79,8 +80,10 @@ async def settle(simulator: Simulator,
 
 
 @pytest.mark.timeout(300 if LONG else 120)
-async def test_kill_9_mid_flight_loses_no_committed_password(
-        tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
+@pytest.mark.parametrize("stop", ["kill -9", "SIGTERM"])
+async def test_a_stop_mid_flight_loses_no_committed_password(
+        tmp_path: Path, record_property: Callable[[str, object], None], stop: str) -> None:
+    """kill -9 is the crash; SIGTERM the operator's restart, which must also exit 0."""
     simulator = Simulator(SimulatorSettings(system_id="gateway", password="demo",
                                             dialect=PROFILES["generic"], receipt_delay=0.05))
     await simulator.start()
@@ -106,7 +109,10 @@ async def test_kill_9_mid_flight_loses_no_committed_password(
             threshold = chooser.randint(max(1, len(batch) // 6), max(1, len(batch) // 2))
             await until(lambda: len(answered) >= threshold  # noqa: B023
                         or all(t.done() for t in tasks), 60)  # noqa: B023
-            assert await gateway.kill() == -9
+            if stop == "kill -9":
+                assert await gateway.kill() == -9
+            else:
+                assert await gateway.terminate() == 0, gateway.output()
             results += await settle(simulator, tasks)
         await gateway.start()
         assert await simulator.wait_bound(BIND_WAIT), gateway.output()
@@ -150,11 +156,12 @@ async def test_kill_9_mid_flight_loses_no_committed_password(
     assert set(seen) <= set(committed)
     output = gateway.output()
     assert "Traceback" not in output, output
-    report = (f"crash test: {len(msisdns)} dialled, {len(seen)} answered before the kill, "
+    report = (f"crash test ({stop}): {len(msisdns)} dialled, "
+              f"{len(seen)} answered before the stop, "
               f"{len(committed)} committed, {duplicates} duplicate SMS")
     print(report)  # shown with -s or -rA; the numbers also go to the JUnit XML
     for name, value in (("committed", len(committed)), ("duplicate_sms", duplicates),
-                        ("answered_before_kill", len(seen))):
+                        ("answered_before_stop", len(seen))):
         record_property(name, value)
 
 
