@@ -80,8 +80,7 @@ class SmscConnection(asyncio.Protocol):
                 asyncio.get_running_loop().call_later(RETRY_DELAY, self.send_request, request)
         elif command_id == pdus.SUBMIT_SM:
             write(pdus.response(command_id, sequence, b"m%d\x00" % sequence))
-            destination, op, message = pdus.parse_submit_sm(body)
-            self.generator.on_submit(destination, op, message)
+            self.generator.on_submit(pdus.parse_submit_sm(body))
         elif command_id in (pdus.BIND_TRANSCEIVER, pdus.BIND_TRANSMITTER, pdus.BIND_RECEIVER):
             write(pdus.response(command_id, sequence, b"loadgen\x00"))
             self.generator.connections.add(self)
@@ -117,8 +116,8 @@ class LoadGenerator:
         self.step_timeout = step_timeout
         self.connections: set[SmscConnection] = set()
         self.bound = asyncio.Event()
-        self.waiting: dict[str, asyncio.Future[tuple[int | None, bytes]]] = {}
-        self.bodies: dict[tuple[str, int, int], bytes] = {}
+        self.waiting: dict[str, asyncio.Future[pdus.Answer]] = {}
+        self.bodies: dict[tuple[str, int, int, int], bytes] = {}
         self.figures = Figures()
         self.recording = False
         self.elapsed = 0.0
@@ -126,15 +125,15 @@ class LoadGenerator:
         self.total_dialogues = 0
         self.total_sms = 0
 
-    def on_submit(self, destination: str, op: int | None, message: bytes) -> None:
-        if op is None:
+    def on_submit(self, answer: pdus.Answer) -> None:
+        if answer.op is None:
             self.total_sms += 1
             if self.recording:
                 self.figures.sms += 1
             return
-        future = self.waiting.pop(destination, None)
+        future = self.waiting.pop(answer.destination, None)
         if future is not None and not future.done():
-            future.set_result((op, message))
+            future.set_result(answer)
         elif self.recording:
             self.figures.unexpected += 1
 
@@ -148,7 +147,7 @@ class LoadGenerator:
 
     def request_body(self, msisdn: str, dialogue: Dialogue, step: int, session: int) -> bytes:
         # Pre-encoded once per (subscriber, dialogue step): the generator must stay cheap.
-        key = (msisdn, id(dialogue), step)
+        key = (msisdn, id(dialogue), step, session)
         body = self.bodies.get(key)
         if body is None:
             op = pdus.PSSR_INDICATION if step == 0 else pdus.USSR_CONFIRM
@@ -157,11 +156,17 @@ class LoadGenerator:
             self.bodies[key] = body
         return body
 
-    def is_expected(self, dialogue: Dialogue, step: int, op: int | None, message: bytes) -> bool:
+    def is_expected(self, dialogue: Dialogue, step: int, session: int,
+                    answer: pdus.Answer) -> bool:
+        """The generic dialect's answer: op 2 or 17 as the step expects, its_session_info
+        echoed with the end bit on the final screen only, and the expected screen text."""
         expected = dialogue[step]
-        if op != (pdus.PSSR_RESPONSE if expected.final else pdus.USSR_REQUEST):
+        if answer.op != (pdus.PSSR_RESPONSE if expected.final else pdus.USSR_REQUEST):
             return False
-        return any(form in message for form in self.markers[expected.marker])
+        info = answer.session_info
+        if info is None or info[0] != session or bool(info[1] & 1) != expected.final:
+            return False
+        return any(form in answer.message for form in self.markers[expected.marker])
 
     def closed_loop_msisdn(self, handset: int) -> str:
         turn = self.turns[handset]
@@ -171,24 +176,27 @@ class LoadGenerator:
     async def dialogue(self, handset: int, dialogue: Dialogue, msisdn: str) -> bool:
         loop = asyncio.get_running_loop()
         for step in range(len(dialogue)):
-            future: asyncio.Future[tuple[int | None, bytes]] = loop.create_future()
+            future: asyncio.Future[pdus.Answer] = loop.create_future()
             self.waiting[msisdn] = future
             started = time.perf_counter()
-            body = self.request_body(msisdn, dialogue, step, handset & 0xFF)
+            session = handset & 0xFF
+            body = self.request_body(msisdn, dialogue, step, session)
             self.connection(handset).send_request(body)
             try:
-                op, message = await asyncio.wait_for(future, self.step_timeout)
+                answer = await asyncio.wait_for(future, self.step_timeout)
             except TimeoutError:
                 self.waiting.pop(msisdn, None)
                 if self.recording:
                     self.figures.timeouts += 1
                 return False
-            if not self.is_expected(dialogue, step, op, message):
+            if not self.is_expected(dialogue, step, session, answer):
                 if self.recording:
                     self.figures.wrong += 1
                     if self.figures.wrong <= 3:
-                        print(json.dumps({"wrong": {"step": dialogue[step].text, "op": op,
-                                                    "message": message.hex()}}), flush=True)
+                        print(json.dumps({"wrong": {
+                            "step": dialogue[step].text, "op": answer.op,
+                            "session_info": (answer.session_info or b"").hex(),
+                            "message": answer.message.hex()}}), flush=True)
                 return False
             if self.recording:
                 self.figures.steps += 1

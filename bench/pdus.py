@@ -7,6 +7,7 @@ bug there would hide on both sides) and must be cheaper per PDU than the system 
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 BIND_TRANSCEIVER = 0x00000009
 BIND_TRANSMITTER = 0x00000002
@@ -58,8 +59,16 @@ def deliver_sm_body(msisdn: str, text: str, *, op: int, session: int, dialogue_s
     return body
 
 
-def parse_submit_sm(body: bytes) -> tuple[str, int | None, bytes]:
-    """(destination MSISDN, ussd_service_op or None for a plain SMS, short_message)."""
+class Answer(NamedTuple):
+    """What the load generator reads from a submit_sm."""
+
+    destination: str
+    op: int | None  # ussd_service_op; None for a plain SMS
+    message: bytes  # short_message, undecoded
+    session_info: bytes | None  # its_session_info (2 octets) when present
+
+
+def parse_submit_sm(body: bytes) -> Answer:
     index = body.index(0) + 1 + 2            # service_type, source ton/npi
     index = body.index(0, index) + 1 + 2     # source_addr, dest ton/npi
     end = body.index(0, index)
@@ -72,9 +81,12 @@ def parse_submit_sm(body: bytes) -> tuple[str, int | None, bytes]:
     message = body[index + 1:index + 1 + length]
     index += 1 + length
     op = None
+    session_info = None
     while index + 4 <= len(body):
         tag, size = struct.unpack_from("!HH", body, index)
         if tag == USSD_SERVICE_OP and size == 1:
             op = body[index + 4]
+        elif tag == ITS_SESSION_INFO and size == 2:
+            session_info = body[index + 4:index + 6]
         index += 4 + size
-    return destination, op, message
+    return Answer(destination, op, message, session_info)
