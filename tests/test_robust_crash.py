@@ -20,8 +20,11 @@ import pytest
 
 from smpp.client import EsmeClient
 from smpp.dialect import PROFILES
+from smpp.server import SmscServer, SmscSettings
 from smpp.simulator import DialResult, Simulator, SimulatorError, SimulatorSettings
 from smpp.ussd import UssdReply, UssdRequest
+from tests.peers.esme import RawEsme, ussd_submit
+from tests.peers.raw import pdu as raw_pdu
 from tests.robust.gateway_process import SECRET_KEY, GatewayProcess, gateway_config, write_config
 from tests.robust.proxy import CuttingProxy
 from tests.robust.store_checks import (
@@ -244,3 +247,42 @@ async def test_a_graceful_stop_answers_the_requests_it_has_taken_in() -> None:
     finally:
         await client.stop()
         await smsc.stop()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "smpp/server.py SmscServer.stop unbinds every session at once and cancels the "
+    "requests being served: a submit_sm in hand gets neither its submit_sm_resp nor its "
+    "screen, so the centre waits for a response that never comes; stop should answer (or "
+    "refuse with ESME_RX_T_APPN) what it has taken in before it unbinds"))
+async def test_a_graceful_stop_of_the_smsc_role_answers_the_requests_in_hand() -> None:
+    entered = asyncio.Event()
+
+    async def slow_store(request: UssdRequest) -> UssdReply:
+        entered.set()
+        await asyncio.sleep(0.5)  # the scenario: a busy store, not synchronisation
+        return UssdReply("Your balance: 42.00", final=True)
+
+    server = SmscServer(SmscSettings(name="gw", system_id="ussdc", password="secret"),
+                        slow_store)
+    await server.start()
+    esme = await RawEsme.connect(server.port)
+    try:
+        assert await esme.bind() == 0
+        await esme.send(ussd_submit(5))
+        await asyncio.wait_for(entered.wait(), 10)
+        stopping = asyncio.create_task(server.stop())
+        answers: list[int] = []
+        try:
+            while True:
+                decoded = await esme.read()
+                header = decoded.header
+                if header.command_id == 0x06:  # unbind: acknowledge it, as a centre would
+                    await esme.send(raw_pdu(0x80000006, header.sequence_number))
+                elif header.sequence_number == 5:
+                    answers.append(header.command_status)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        await asyncio.wait_for(stopping, 30)
+        assert len(answers) == 1, "the submit_sm in hand got no submit_sm_resp"
+    finally:
+        await esme.close()
