@@ -486,6 +486,8 @@ class EsmeClient:
         self._sent: dict[tuple[str, int], str] = {}
         self._serving = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._answering: set[asyncio.Task[None]] = set()  # requests taken in, not yet answered
+        self._draining = False
         self._runners: list[asyncio.Task[None]] = []
         self._bound_changed = asyncio.Event()
         self._started = False
@@ -564,9 +566,17 @@ class EsmeClient:
         return self.is_bound
 
     async def stop(self) -> None:
-        """Unbind, close the sockets, cancel every task. Safe to call twice."""
+        """Finish the requests in hand, then unbind, close, cancel. Safe to call twice.
+
+        A request already acknowledged with deliver_sm_resp is a handset waiting for its
+        screen: new requests are refused (ESME_RTHROTTLED, so the centre retries elsewhere
+        or later) while those in hand are answered, for at most ``response_timeout``.
+        """
         if self._stopped:
             return
+        self._draining = True
+        if self._answering:
+            await asyncio.wait(list(self._answering), timeout=self.settings.response_timeout)
         self._stopped = True
         for esme in self._esmes:
             try:
@@ -737,13 +747,17 @@ class EsmeClient:
         if request is None:
             log.info("%s: ignored a deliver_sm that is neither USSD nor a receipt", client_id)
             return
-        if self._serving >= self.settings.window:
+        if self._serving >= self.settings.window or self._draining:
             self.refused += 1
             self._esme(client_id).refuse(message.sequence_num)
             return
         self.requests += 1
         self._serving += 1
-        self._spawn(self._serve(message, ussd, request))
+        task = asyncio.ensure_future(self._serve(message, ussd, request))
+        self._tasks.add(task)
+        self._answering.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._answering.discard)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
