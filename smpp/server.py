@@ -164,6 +164,13 @@ class SmscServer:
         self._server: asyncio.Server | None = None
         self._message_ids = itertools.count(1)
         self._port = settings.port
+        # A graceful stop answers what it has taken in: requests in the handler, screens
+        # not yet written. New requests meanwhile get ESME_RX_T_APPN (retry later).
+        self._draining = False
+        self._in_hand = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._screens: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
@@ -190,9 +197,14 @@ class SmscServer:
                  self._port)
 
     async def stop(self) -> None:
-        """Stop listening, unbind every session (bounded wait), close them all."""
+        """Stop listening, answer what is in hand, unbind every session, close them all."""
         if self._server is not None:
             self._server.close()
+        self._draining = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), self.settings.handler_timeout)
+        if self._screens:
+            await asyncio.wait(list(self._screens), timeout=self.settings.response_timeout)
         peers = list(self._peers)
         await asyncio.gather(
             *(peer.unbind(response_timeout=self.settings.response_timeout) for peer in peers),
@@ -234,10 +246,11 @@ class SmscServer:
             self._closed_nacks += peer.counters.generic_nacks_sent
             self.last_close_reason = peer.close_reason
 
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _on_request(self, peer: Peer, decoded: DecodedPdu) -> Answer:
         command_id = decoded.header.command_id
@@ -295,6 +308,18 @@ class SmscServer:
     # --- USSD -------------------------------------------------------------------------
 
     async def _ussd_request(self, peer: Peer, decoded: DecodedPdu) -> Answer:
+        if self._draining:
+            return int(Status.ESME_RX_T_APPN)
+        self._in_hand += 1
+        self._idle.clear()
+        try:
+            return await self._answer_ussd(peer, decoded)
+        finally:
+            self._in_hand -= 1
+            if self._in_hand == 0:
+                self._idle.set()
+
+    async def _answer_ussd(self, peer: Peer, decoded: DecodedPdu) -> Answer:
         self.requests += 1
         command_id = decoded.header.command_id
         message = decoded.message
@@ -320,7 +345,9 @@ class SmscServer:
         if reply is not None and not request.is_abort:
             # Scheduled now, runs after this answer is written: the peer writes the _resp
             # before yielding, and its write lock is first come, first served.
-            self._spawn(self._send_screen(peer, decoded, request, reply))
+            screen = self._spawn(self._send_screen(peer, decoded, request, reply))
+            self._screens.add(screen)
+            screen.add_done_callback(self._screens.discard)
         return _RESPONSES[command_id](message_id=f"{next(self._message_ids):x}")
 
     def _answer_route(self, peer: Peer) -> Peer | None:

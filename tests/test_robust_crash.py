@@ -243,11 +243,6 @@ async def test_a_graceful_stop_answers_the_requests_it_has_taken_in() -> None:
         await smsc.stop()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "smpp/server.py SmscServer.stop unbinds every session at once and cancels the "
-    "requests being served: a submit_sm in hand gets neither its submit_sm_resp nor its "
-    "screen, so the centre waits for a response that never comes; stop should answer (or "
-    "refuse with ESME_RX_T_APPN) what it has taken in before it unbinds"))
 async def test_a_graceful_stop_of_the_smsc_role_answers_the_requests_in_hand() -> None:
     entered = asyncio.Event()
 
