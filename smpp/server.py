@@ -166,6 +166,7 @@ class SmscServer:
         self._port = settings.port
         # A graceful stop answers what it has taken in: requests in the handler, screens
         # not yet written. New requests meanwhile get ESME_RX_T_APPN (retry later).
+        self._bind_locks: dict[str, tuple[asyncio.Lock, int]] = {}  # address -> lock, users
         self._draining = False
         self._in_hand = 0
         self._idle = asyncio.Event()
@@ -272,6 +273,22 @@ class SmscServer:
         return any(ip in network for network in self.settings.allow)
 
     async def _bind(self, peer: Peer, decoded: DecodedPdu) -> Answer:
+        # One bind at a time per address: parallel connections must not each get a
+        # password guess inside one back-off delay.
+        address = peer.remote_address
+        lock, users = self._bind_locks.get(address, (asyncio.Lock(), 0))
+        self._bind_locks[address] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._check_bind(peer, decoded)
+        finally:
+            lock, users = self._bind_locks[address]
+            if users == 1:
+                del self._bind_locks[address]
+            else:
+                self._bind_locks[address] = (lock, users - 1)
+
+    async def _check_bind(self, peer: Peer, decoded: DecodedPdu) -> Answer:
         message = decoded.message
         if message is None:
             return int(Status.ESME_RSYSERR)

@@ -241,10 +241,6 @@ async def test_a_password_never_reaches_logs_audit_metrics_or_errors(
     assert password.encode("utf-16-be") not in stored
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "smpp/server.py SmscServer._bind: the per-address back-off is applied per connection, "
-    "so N parallel connections from one address get N password guesses in one delay "
-    "instead of one; a per-address lock around the check and the delay would serialise them"))
 async def test_parallel_wrong_binds_from_one_address_are_slowed_one_after_another() -> None:
     server = SmscServer(SmscSettings(name="gw", system_id="ussdc", password=CENTRE_PASSWORD,
                                      bind_failure_delay=0.5, bind_failure_delay_max=5), echo)
