@@ -163,6 +163,8 @@ async def test_a_stop_mid_flight_loses_no_committed_password(
             assert result.session_ended
     seen = [m for m, r in zip(msisdns, results, strict=True) if isinstance(r, DialResult)]
     assert set(seen) <= set(committed)
+    if stop == "SIGTERM":  # a graceful stop answers every request it has taken in
+        assert len(seen) == len(msisdns), f"{len(msisdns) - len(seen)} left unanswered"
     output = gateway.output()
     assert "Traceback" not in output, output
     report = (f"crash test ({stop}): {len(msisdns)} dialled, "
