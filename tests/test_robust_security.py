@@ -143,6 +143,31 @@ async def test_concurrent_password_requests_from_one_number_get_exactly_the_limi
                    for sms in sent for p in passwords_in(sms.text))
 
 
+async def test_ussd_and_web_password_requests_at_once_share_one_limit(tmp_path: Path) -> None:
+    def http_on(raw: dict[str, Any]) -> None:
+        raw["http"].update(enabled=True, port=0)
+
+    async with raw_centre(tmp_path, http_on) as centre, aiohttp.ClientSession() as http:
+        limit = centre.config.passwords.rate_limit_count
+        url = f"http://127.0.0.1:{centre.running.http_port}/api/v1/password-requests"
+
+        async def by_web() -> int:
+            async with http.post(url, json={"msisdn": ENGLISH}) as reply:
+                return reply.status
+
+        screens, statuses = await asyncio.gather(
+            asyncio.gather(*(centre.dial(ENGLISH, b"*111*25#", n) for n in range(1, 7))),
+            asyncio.gather(*(by_web() for _ in range(6))))
+        issued_by_ussd = sum("on its way" in s.text for s in screens)
+        issued_by_web = statuses.count(202)
+        assert issued_by_ussd + issued_by_web == limit, (screens, statuses)
+        assert set(statuses) <= {202, 429}
+        async with centre.running.db.read() as session:
+            rows = list(await session.scalars(
+                select(PasswordIssueRow).where(PasswordIssueRow.msisdn == ENGLISH)))
+        assert len(rows) == limit
+
+
 async def nothing_unsent(outbox: OutboxService) -> bool:
     return await outbox.count_unsent() == 0
 
