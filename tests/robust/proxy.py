@@ -1,5 +1,6 @@
 """A TCP proxy on loopback that can cut every connection through it, like an SMSC that drops
-the link, and refuse new ones for a while, like an SMSC that is down."""
+the link, refuse new ones for a while, like an SMSC that is down, and lose or delay chosen
+SMPP PDUs, like a congested or lossy path."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import struct
 
 
 class CuttingProxy:
-    """Forwards 127.0.0.1:<port> to 127.0.0.1:<target_port> until told to cut."""
+    """Forwards 127.0.0.1:<port> (the gateway's side) to 127.0.0.1:<target_port>."""
 
     def __init__(self, target_port: int = 0) -> None:
         self.target_port = target_port
@@ -17,11 +18,14 @@ class CuttingProxy:
         self.accepted = 0
         self.cuts = 0
         self.refusing = False
-        # command_ids of PDUs from the target that are swallowed (e.g. 0x80000004: the
-        # SMSC accepted a submit_sm, but its resp never reaches the gateway)
+        self.refused_at: list[float] = []  # loop time of each connection refused
+        # command_ids of PDUs from the target that are lost (e.g. 0x80000004: the SMSC
+        # accepted a submit_sm, but its resp never reaches the gateway)
         self.swallow: frozenset[int] = frozenset()
         self.swallowed = 0
-        self.refused_at: list[float] = []  # loop time of each connection refused
+        # command_ids of PDUs towards the target that wait in ``held`` until release()
+        self.hold: frozenset[int] = frozenset()
+        self.held: list[tuple[asyncio.StreamWriter, bytes]] = []
         self._server: asyncio.Server | None = None
         self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -48,6 +52,14 @@ class CuttingProxy:
         self.cuts += len(pairs)
         return len(pairs)
 
+    def release(self) -> None:
+        """Stop holding and deliver what was held, in order."""
+        self.hold = frozenset()
+        held, self.held = self.held, []
+        for sink, pdu in held:
+            if not sink.is_closing():
+                sink.write(pdu)
+
     @property
     def live(self) -> int:
         return len(self._pairs)
@@ -65,9 +77,8 @@ class CuttingProxy:
         self.accepted += 1
         pair = (writer, up_writer)
         self._pairs.append(pair)
-        for source, sink, filtered in ((reader, up_writer, False), (up_reader, writer, True)):
-            pump = self._pump_pdus(source, sink) if filtered else _pump(source, sink)
-            task = asyncio.ensure_future(pump)
+        for source, sink, upwards in ((reader, up_writer, True), (up_reader, writer, False)):
+            task = asyncio.ensure_future(self._pump(source, sink, upwards))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -77,32 +88,23 @@ class CuttingProxy:
 
         task.add_done_callback(forget)
 
-
-    async def _pump_pdus(self, source: asyncio.StreamReader,
-                         sink: asyncio.StreamWriter) -> None:
-        """Forward whole SMPP PDUs, leaving out those in ``swallow``."""
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter,
+                    upwards: bool) -> None:
+        """Forward whole SMPP PDUs, losing or holding the chosen ones."""
         try:
             while True:
                 head = await source.readexactly(16)
                 length, command_id = struct.unpack_from("!II", head)
-                body = await source.readexactly(max(length - 16, 0))
-                if command_id in self.swallow:
+                pdu = head + await source.readexactly(max(length - 16, 0))
+                if not upwards and command_id in self.swallow:
                     self.swallowed += 1
                     continue
-                sink.write(head + body)
+                if upwards and command_id in self.hold:
+                    self.held.append((sink, pdu))
+                    continue
+                sink.write(pdu)
                 await sink.drain()
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         finally:
             sink.transport.abort()
-
-
-async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    try:
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        sink.transport.abort()
