@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import logging
 import secrets
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -74,6 +74,7 @@ _FINAL_OPS = frozenset({UssdServiceOp.PSSD_RESPONSE, UssdServiceOp.PSSR_RESPONSE
 _CAN_RECEIVE = frozenset({SessionState.BOUND_RX, SessionState.BOUND_TRX})
 _MESSAGE_STATE_DELIVERED = 2
 _THROTTLE_PAUSE = 0.05
+_EARLIER_KEPT = 8  # earlier dialogues per handset whose late screens are recognised
 
 
 class DialTimeout(SimulatorError):
@@ -119,6 +120,9 @@ class Simulator:
         self.refused_binds = 0
         self._peers: list[Peer] = []
         self._dialogues: dict[str, _Dialogue] = {}
+        # the ids of each handset's earlier dialogues: a late screen for one of them is stray
+        self._earlier: defaultdict[str, deque[DialogueIds]] = defaultdict(
+            lambda: deque(maxlen=_EARLIER_KEPT))
         self._inboxes: defaultdict[str, list[InboxSms]] = defaultdict(list)
         self._changed = asyncio.Condition()
         self._session_numbers = itertools.count(1)
@@ -212,6 +216,9 @@ class Simulator:
             user_message_reference=next(self._references) % 65536,
         )
         dialogue = _Dialogue(msisdn, ids)
+        earlier = self._dialogues.get(msisdn)
+        if earlier is not None:
+            self._earlier[msisdn].append(earlier.ids)
         self._dialogues[msisdn] = dialogue
         return await self._exchange(dialogue, code, timeout, is_begin=True)
 
@@ -338,6 +345,9 @@ class Simulator:
             if dialogue is None or dialogue.ended:
                 self.stray_screens += 1
                 log.info("a screen for %s, who has no dialogue open", msisdn)
+            elif self._for_earlier_dialogue(msisdn, decoded.ussd):
+                self.stray_screens += 1
+                log.info("a late screen for an earlier dialogue of %s", msisdn)
             else:
                 dialogue.screens.put_nowait(self._screen(dialogue, message, decoded.ussd))
         else:
@@ -353,6 +363,16 @@ class Simulator:
         if command == C.DATA_SM:
             return DataSmResp(message_id=message_id)
         return SubmitSmResp(message_id=message_id)
+
+    def _for_earlier_dialogue(self, msisdn: str, ussd: UssdTlvs) -> bool:
+        dialect = self.settings.dialect
+        for ids in self._earlier.get(msisdn, ()):
+            if session_info_used(dialect) and ussd.session_number == ids.session_number:
+                return True
+            if (dialect.session_id == "user_message_reference"
+                    and ussd.user_message_reference == ids.user_message_reference):
+                return True
+        return False
 
     def _is_screen(self, message: Any, ussd: UssdTlvs) -> bool:
         if ussd.service_op is not None or ussd.its_session_info is not None:

@@ -98,11 +98,6 @@ async def test_an_unreachable_smsc_is_redialled_with_growing_backoff(tmp_path: P
         assert "42.00" in (await stack.simulator.dial(ENGLISH, "*100#")).screens[0]
 
 
-@pytest.mark.xfail(strict=True, raises=SimulatorError, reason=(
-    "smpp/simulator.py Simulator._on_short_message hands a late screen of the handset's "
-    "previous (hung-up) dialogue to the open one, whose _screen() then fails it as a "
-    "session mix-up; every redial then gets the screen before its own (seen in the long "
-    "random-cuts run); a screen for an earlier dialogue should count as stray"))
 async def test_a_late_screen_of_an_abandoned_dialogue_does_not_spoil_the_next(
         tmp_path: Path) -> None:
     """A congested link delays the gateway's screen past the handset's patience; the
