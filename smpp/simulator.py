@@ -345,7 +345,7 @@ class Simulator:
             if dialogue is None or dialogue.ended:
                 self.stray_screens += 1
                 log.info("a screen for %s, who has no dialogue open", msisdn)
-            elif self._for_earlier_dialogue(msisdn, decoded.ussd):
+            elif self._for_earlier_dialogue(dialogue, decoded.ussd):
                 self.stray_screens += 1
                 log.info("a late screen for an earlier dialogue of %s", msisdn)
             else:
@@ -364,13 +364,21 @@ class Simulator:
             return DataSmResp(message_id=message_id)
         return SubmitSmResp(message_id=message_id)
 
-    def _for_earlier_dialogue(self, msisdn: str, ussd: UssdTlvs) -> bool:
+    def _for_earlier_dialogue(self, dialogue: _Dialogue, ussd: UssdTlvs) -> bool:
+        """A screen carrying an earlier dialogue's id, not the open one's (ids wrap, so
+        the open dialogue may share a number with a much older one: it wins)."""
         dialect = self.settings.dialect
-        for ids in self._earlier.get(msisdn, ()):
-            if session_info_used(dialect) and ussd.session_number == ids.session_number:
+        by_session = session_info_used(dialect) and ussd.session_number is not None
+        by_reference = (dialect.session_id == "user_message_reference"
+                        and ussd.user_message_reference is not None)
+        if by_session and ussd.session_number == dialogue.ids.session_number:
+            return False
+        if by_reference and ussd.user_message_reference == dialogue.ids.user_message_reference:
+            return False
+        for ids in self._earlier.get(dialogue.msisdn, ()):
+            if by_session and ussd.session_number == ids.session_number:
                 return True
-            if (dialect.session_id == "user_message_reference"
-                    and ussd.user_message_reference == ids.user_message_reference):
+            if by_reference and ussd.user_message_reference == ids.user_message_reference:
                 return True
         return False
 
