@@ -125,16 +125,7 @@ class LinkingService:
             refusals = await _check(session, application.applicant, list(numbers), None)
             if refusals:
                 reason = "; ".join(str(refusal) for refusal in refusals)
-                _decide(application, REJECTED, now, channel, reason)
-                audit(
-                    session,
-                    at=now,
-                    msisdn=application.applicant,
-                    channel=channel,
-                    action="link.rejected",
-                    details={"application": application_id, "reason": reason},
-                )
-                return ApplicationRejected(application_id, reason)
+                return _reject(session, application, now, channel, reason)
             group_id = await _group_of(session, application.applicant)
             if group_id is None:
                 applicant = await session.get(SubscriberRow, application.applicant)
@@ -195,16 +186,7 @@ class LinkingService:
                 return ApplicationNotFound(application_id)
             if application.status != PENDING:
                 return ApplicationAlreadyDecided(application_id, application.status)
-            _decide(application, REJECTED, now, channel, reason)
-            audit(
-                session,
-                at=now,
-                msisdn=application.applicant,
-                channel=channel,
-                action="link.rejected",
-                details={"application": application_id, "reason": reason},
-            )
-            return ApplicationRejected(application_id, reason)
+            return _reject(session, application, now, channel, reason)
 
     async def approve_due(
         self, *, channel: str = AUTO_APPROVAL_CHANNEL
@@ -288,6 +270,22 @@ def _decide(
     application.decided_at = now
     application.decided_by = channel
     application.decision_reason = reason
+
+
+def _reject(
+    session: AsyncSession, application: LinkApplicationRow, now: datetime, channel: str,
+    reason: str,
+) -> ApplicationRejected:
+    _decide(application, REJECTED, now, channel, reason)
+    audit(
+        session,
+        at=now,
+        msisdn=application.applicant,
+        channel=channel,
+        action="link.rejected",
+        details={"application": application.id, "reason": reason},
+    )
+    return ApplicationRejected(application.id, reason)
 
 
 async def _lock_application(
