@@ -23,10 +23,14 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check ussd_gateway smpp menus tests bench
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench --quick
 
-bench-full: $(VENV)/.installed
+bench-full: $(VENV)/.installed-bench
 	$(BIN)/python -m bench
 
 clean:
