@@ -148,3 +148,12 @@ async def test_without_a_grace_period_a_redial_starts_over(tmp_path: Path) -> No
         await stack.simulator.reply(OTHER, "828")
         await stack.simulator.cancel(OTHER)
         assert (await stack.simulator.begin(OTHER, "*111#")).text == menu.text
+
+
+async def test_the_balance_shown_follows_a_top_up_at_once(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        first = await stack.simulator.dial(DEMO, "*100#")
+        await stack.running.services.balance.top_up(DEMO, 10_000, channel="test")
+        second = await stack.simulator.dial(DEMO, "*100#")
+        assert "150,75" in first.screens[0]
+        assert "250,75" in second.screens[0]

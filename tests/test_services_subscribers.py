@@ -100,3 +100,15 @@ async def test_concurrent_creation_of_one_number_makes_one_subscriber(
             select(AuditRow).where(AuditRow.action == "subscriber.created")
         )).all()
     assert len(created) == 1
+
+
+async def test_with_balance_reads_the_subscriber_and_balance_together(
+    db: Database, selfcare: SelfCare
+) -> None:
+    first = (await seed_demo(db))[0]
+    found = await selfcare.subscribers.with_balance(first)
+    assert found is not None
+    subscriber, balance = found
+    assert subscriber == await selfcare.subscribers.get(first)
+    assert balance == await selfcare.balance.get(first)
+    assert await selfcare.subscribers.with_balance("79169999999") is None

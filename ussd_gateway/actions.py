@@ -6,10 +6,12 @@ Action names and outcomes are the contract with the menu files (see menus/*.toml
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from . import services as svc
+from .store.database import StoreUnavailable
 
 log = logging.getLogger("ussd_gateway.actions")
 
@@ -18,6 +20,9 @@ KNOWN_ACTIONS = frozenset(
     {"balance", "password.issue", "numbers.enable", "numbers.disable", "language.set"}
 )
 LANGUAGES = frozenset({"ru", "en"})
+# How long a balance read with the subscriber may stand in for the balance action's own read:
+# long enough for the action of the same request, too short to show a stale figure.
+BALANCE_REUSE_SECONDS = 1.0
 
 
 class ServiceActions:
@@ -28,6 +33,9 @@ class ServiceActions:
         self._services = services
         self._on_password_issued = on_password_issued
         self._clock = clock
+        # Balances read with the subscriber when a code was dialled, by MSISDN, oldest
+        # first: a balance action in the same request shows that read instead of a second.
+        self._read_balances: dict[str, tuple[float, svc.Balance]] = {}
         self._handlers: dict[str, Callable[[str, Mapping[str, str], str], Awaitable[Outcome]]] = {
             "balance": self._balance,
             "password.issue": self._issue_password,
@@ -37,8 +45,38 @@ class ServiceActions:
         }
 
     async def language_of(self, msisdn: str) -> str | None:
-        subscriber = await self._services.subscribers.get(msisdn)
-        return subscriber.language if subscriber is not None else None
+        """Read once when a code is dialled; the balance comes along for a balance action.
+
+        Should the balance part of the store fail, the subscriber alone is read, so the
+        codes that do not need a balance keep working.
+        """
+        try:
+            found = await self._services.subscribers.with_balance(msisdn)
+        except StoreUnavailable:
+            subscriber = await self._services.subscribers.get(msisdn)
+            return subscriber.language if subscriber is not None else None
+        if found is None:
+            return None
+        subscriber, balance = found
+        if balance is not None:
+            self._remember_balance(msisdn, balance)
+        return subscriber.language
+
+    def _remember_balance(self, msisdn: str, balance: svc.Balance) -> None:
+        now = time.monotonic()
+        while self._read_balances:
+            oldest, (read_at, _) = next(iter(self._read_balances.items()))
+            if now - read_at < BALANCE_REUSE_SECONDS and len(self._read_balances) < 10_000:
+                break
+            del self._read_balances[oldest]
+        self._read_balances.pop(msisdn, None)
+        self._read_balances[msisdn] = (now, balance)
+
+    def _balance_read_just_now(self, msisdn: str) -> svc.Balance | None:
+        read = self._read_balances.pop(msisdn, None)
+        if read is None or time.monotonic() - read[0] >= BALANCE_REUSE_SECONDS:
+            return None
+        return read[1]
 
     async def run(self, action: str, msisdn: str, inputs: Mapping[str, str],
                   language: str) -> Outcome:
@@ -49,7 +87,7 @@ class ServiceActions:
         return await handler(msisdn, inputs, language)
 
     async def _balance(self, msisdn: str, inputs: Mapping[str, str], language: str) -> Outcome:
-        balance = await self._services.balance.get(msisdn)
+        balance = self._balance_read_just_now(msisdn) or await self._services.balance.get(msisdn)
         if balance is None:
             return "not_subscriber", {}
         return "ok", {"balance": svc.format_money(balance.amount_minor, balance.currency,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ussd_gateway.services.common import Clock, audit, check_channel, lock_subscriber, utc_now
-from ussd_gateway.services.results import Subscriber
+from ussd_gateway.services.results import Balance, Subscriber
 from ussd_gateway.services.settings import ServiceSettings
 from ussd_gateway.store.database import Database
 from ussd_gateway.store.models import BalanceRow, SubscriberRow
@@ -48,6 +48,21 @@ class SubscriberService:
         async with self._db.read() as session:
             row = await session.get(SubscriberRow, msisdn)
             return _view(row) if row is not None else None
+
+    async def with_balance(self, msisdn: str) -> tuple[Subscriber, Balance | None] | None:
+        """The subscriber and their balance in one read (what a dialled code needs first)."""
+        async with self._db.read() as session:
+            found = (await session.execute(
+                select(SubscriberRow, BalanceRow)
+                .outerjoin(BalanceRow, BalanceRow.msisdn == SubscriberRow.msisdn)
+                .where(SubscriberRow.msisdn == msisdn)
+            )).one_or_none()
+            if found is None:
+                return None
+            subscriber, balance = found
+            if balance is None:
+                return _view(subscriber), None
+            return _view(subscriber), Balance(balance.amount_minor, balance.currency)
 
     async def set_language(self, msisdn: str, language: str, *, channel: str) -> bool:
         """False when there is no such subscriber."""
