@@ -10,12 +10,15 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from menus import ScreenLimits
 
 from .config import ConfigError, GatewayConfig, load_config
 from .operator_cli import add_operator_commands
+
+if TYPE_CHECKING:
+    from smpp.control import DialResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -158,53 +161,48 @@ async def _run_gateway(config: GatewayConfig) -> int:
 
 
 def _cmd_dial(args: argparse.Namespace) -> int:
-    from smpp.control import SimulatorError, control_dial
-
-    config = load_config(args.config)
-    sim = config.simulator
-    try:
-        result = asyncio.run(control_dial(sim.control_host, sim.control_port, args.msisdn,
-                                          args.code, args.reply, timeout=args.timeout,
-                                          sms_wait=args.sms_wait))
-    except (SimulatorError, OSError, TimeoutError) as exc:
-        reason = str(exc) or type(exc).__name__
-        print(f"ussd-gateway dial: {reason}", file=sys.stderr)
+    result = _dial("dial", load_config(args.config), args.msisdn, args.code, args.reply,
+                   timeout=args.timeout, sms_wait=args.sms_wait)
+    if result is None:
         return EXIT_FAILED
     if args.json:
-        print(json.dumps({
-            "screens": list(result.screens),
-            "session_ended": result.session_ended,
-            "sms": [{"from": sms.sender, "text": sms.text} for sms in result.sms],
-        }, ensure_ascii=False))
-        return EXIT_OK
-    _print_dialogue(result, sys.stdout)
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        _print_dialogue(result, sys.stdout)
     return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from smpp.control import SimulatorError, control_dial
-
     config = load_config(args.config)
-    sim = config.simulator
     for code in ("*100#", "*111*25#", "*111*828*1#"):
         print(f"=== {args.msisdn} dials {code}")
-        try:
-            result = asyncio.run(control_dial(sim.control_host, sim.control_port, args.msisdn,
-                                              code, (), timeout=10.0, sms_wait=2.0))
-        except (SimulatorError, OSError, TimeoutError) as exc:
-            print(f"ussd-gateway demo: {exc or type(exc).__name__}", file=sys.stderr)
+        result = _dial("demo", config, args.msisdn, code, (), timeout=10.0, sms_wait=2.0)
+        if result is None:
             return EXIT_FAILED
         _print_dialogue(result, sys.stdout)
     return EXIT_OK
 
 
-def _print_dialogue(result: object, out: TextIO) -> None:
-    screens = getattr(result, "screens", [])
-    for index, screen in enumerate(screens, 1):
+def _dial(command: str, config: GatewayConfig, msisdn: str, code: str,
+          replies: Sequence[str], *, timeout: float, sms_wait: float) -> DialResult | None:
+    """One dialogue through the simulator's control port; None (reason printed) on failure."""
+    from smpp.control import SimulatorError, control_dial
+
+    sim = config.simulator
+    try:
+        return asyncio.run(control_dial(sim.control_host, sim.control_port, msisdn, code,
+                                        replies, timeout=timeout, sms_wait=sms_wait))
+    except (SimulatorError, OSError, TimeoutError) as exc:
+        print(f"ussd-gateway {command}: {str(exc) or type(exc).__name__}", file=sys.stderr)
+        return None
+
+
+def _print_dialogue(result: DialResult, out: TextIO) -> None:
+    for index, screen in enumerate(result.screens, 1):
         out.write(f"--- screen {index} ---\n{screen}\n")
-    out.write("--- session ended ---\n" if getattr(result, "session_ended", False)
+    out.write("--- session ended ---\n" if result.session_ended
               else "--- session still open ---\n")
-    for sms in getattr(result, "sms", []):
+    for sms in result.sms:
         out.write(f"--- SMS from {sms.sender} ---\n{sms.text}\n")
 
 

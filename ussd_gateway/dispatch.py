@@ -76,14 +76,14 @@ class UssdDispatcher:
             masked = mask_msisdn(msisdn)
             reply, code, outcome = await self._walk(request, msisdn)
             return reply
-        except StoreUnavailable as exc:
-            outcome = "store_unavailable"
-            log.warning("ussd request conn=%s msisdn=%s: store unavailable: %s",
-                        request.connection, masked, exc)
-            await self._forget_quietly(request.session_key)
-            return UssdReply(self._text("service_unavailable", None), final=True)
-        except Exception:
-            log.exception("ussd request failed conn=%s msisdn=%s", request.connection, masked)
+        except Exception as exc:
+            if isinstance(exc, StoreUnavailable):
+                outcome = "store_unavailable"
+                log.warning("ussd request conn=%s msisdn=%s: store unavailable: %s",
+                            request.connection, masked, exc)
+            else:
+                log.exception("ussd request failed conn=%s msisdn=%s", request.connection,
+                              masked)
             await self._forget_quietly(request.session_key)
             return UssdReply(self._text("service_unavailable", None), final=True)
         finally:
@@ -115,9 +115,10 @@ class UssdDispatcher:
             code = str(saved.get("c") or "-")
             state = SessionState.from_dict(saved["s"])
             step = engine.advance(state, request.text)
-        screen = await self._run_actions(step, msisdn)
+        screen = await self._run_actions(engine, step, msisdn)
         if screen.final:
-            await self._forget(request.session_key)
+            if not request.is_begin:  # a begin has just cleared its key above
+                await self._sessions.delete(request.session_key)
             if self._resumable is not None:
                 await self._resumable.delete(f"{msisdn}:{code}")
             self._metrics.sessions.labels("completed").inc()
@@ -135,16 +136,13 @@ class UssdDispatcher:
         saved = await self._resumable.load(f"{msisdn}:{code}")
         return SessionState.from_dict(saved["s"]) if saved is not None else None
 
-    async def _run_actions(self, step: Step, msisdn: str) -> Screen:
-        engine = self._engine()
+    async def _run_actions(self, engine: MenuEngine, step: Step, msisdn: str) -> Screen:
+        # The engine the step came from, even if a reload swaps in another meanwhile.
         while isinstance(step, ActionCall):
             outcome, values = await self._actions.run(step.action, msisdn, step.inputs,
                                                       step.state.language)
             step = engine.resolve(step.state, outcome, values)
         return step
-
-    async def _forget(self, key: str) -> None:
-        await self._sessions.delete(key)
 
     async def _forget_quietly(self, key: str) -> None:
         """On the error path: the session store may be what failed."""

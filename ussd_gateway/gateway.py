@@ -213,8 +213,7 @@ class Gateway:
         running = self.running
         if running is None:
             return {"store": False, "smpp": False}
-        bound = any(c.is_bound for c in running.clients.values()) or any(
-            s.bound_sessions > 0 for s in running.servers.values())
+        bound = any(link["bound"] for link in self.smpp_status())
         return {"store": await running.db.ping(), "smpp": bound}
 
     async def _start_http(self) -> int:
@@ -233,9 +232,7 @@ class Gateway:
         self._stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, cfg.host, cfg.port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        return int(sockets[0].getsockname()[1]) if sockets else cfg.port
+        return int(runner.addresses[0][1])  # the bound port, also when port = 0
 
 
 def service_settings(config: GatewayConfig) -> svc.ServiceSettings:
