@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.services.common import Clock, audit, check_channel, utc_now
 from ussd_gateway.services.money import format_money
@@ -10,6 +13,27 @@ from ussd_gateway.services.results import Balance, InsufficientFunds, NotSubscri
 from ussd_gateway.services.settings import ServiceSettings
 from ussd_gateway.store.database import Database
 from ussd_gateway.store.models import BalanceRow, GroupMemberRow
+
+
+def _recorded(
+    session: AsyncSession, now: datetime, msisdn: str, channel: str, action: str,
+    amount_minor: int, reference: str | None, balance: Balance,
+) -> Balance:
+    """Audit a change of balance; returns the balance it left."""
+    audit(
+        session,
+        at=now,
+        msisdn=msisdn,
+        channel=channel,
+        action=action,
+        details={
+            "amount_minor": amount_minor,
+            "currency": balance.currency,
+            "reference": reference,
+            "balance_minor": balance.amount_minor,
+        },
+    )
+    return balance
 
 
 def _check_amount(amount_minor: int) -> None:
@@ -68,20 +92,8 @@ class BalanceService:
             ).one_or_none()
             if row is None:
                 return NotSubscriber()
-            audit(
-                session,
-                at=now,
-                msisdn=msisdn,
-                channel=channel,
-                action="balance.top_up",
-                details={
-                    "amount_minor": amount_minor,
-                    "currency": row.currency,
-                    "reference": reference,
-                    "balance_minor": row.amount_minor,
-                },
-            )
-            return Balance(row.amount_minor, row.currency)
+            return _recorded(session, now, msisdn, channel, "balance.top_up", amount_minor,
+                             reference, Balance(row.amount_minor, row.currency))
 
     async def debit(
         self, msisdn: str, amount_minor: int, *, channel: str, reference: str | None = None
@@ -104,17 +116,5 @@ class BalanceService:
                 if current is None:
                     return NotSubscriber()
                 return InsufficientFunds(Balance(current.amount_minor, current.currency))
-            audit(
-                session,
-                at=now,
-                msisdn=msisdn,
-                channel=channel,
-                action="balance.debit",
-                details={
-                    "amount_minor": amount_minor,
-                    "currency": row.currency,
-                    "reference": reference,
-                    "balance_minor": row.amount_minor,
-                },
-            )
-            return Balance(row.amount_minor, row.currency)
+            return _recorded(session, now, msisdn, channel, "balance.debit", amount_minor,
+                             reference, Balance(row.amount_minor, row.currency))
