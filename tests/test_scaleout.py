@@ -7,10 +7,6 @@ dialogue started while only instance A was bound continues on instance B once B 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
-import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +16,7 @@ import pytest
 
 from smpp.dialect import PROFILES
 from smpp.simulator import Simulator, SimulatorSettings
-from tests.gateway_stack import REPO, SECRET_ENV
+from tests.robust.gateway_process import GatewayProcess, gateway_config, write_config
 from ussd_gateway import services as svc
 from ussd_gateway.store.database import Database
 
@@ -29,40 +25,13 @@ EXTRA = [f"7926000{i:04d}" for i in range(12)]
 
 @dataclass
 class Instance:
-    name: str
-    process: asyncio.subprocess.Process
-    log: Path
-
-    def text(self) -> str:
-        return self.log.read_text()
+    gateway: GatewayProcess
 
     def count(self, needle: str) -> int:
-        return self.text().count(needle)
+        return self.gateway.output().count(needle)
 
-
-def write_config(directory: Path, simulator_port: int, redis_url: str, prefix: str) -> Path:
-    raw = (REPO / "config.toml").read_text()
-    raw = raw.replace("enabled = true\nhost = \"127.0.0.1\"\nport = 2775",
-                      "enabled = false\nhost = \"127.0.0.1\"\nport = 2775")
-    raw = raw.replace("port = 2775\nsystem_id = \"gateway\"\npassword = \"demo\"\ndialect",
-                      f"port = {simulator_port}\nsystem_id = \"gateway\"\npassword = \"demo\"\n"
-                      "dialect", 1)
-    raw = raw.replace('backend = "memory"', 'backend = "redis"')
-    raw = raw.replace('redis_url = "redis://127.0.0.1:6379/0"', f'redis_url = "{redis_url}"')
-    raw = raw.replace('key_prefix = "ussd-gateway:"', f'key_prefix = "{prefix}"')
-    raw = raw.replace("demo_data = true", "demo_data = false")
-    raw = raw.replace("port = 8080", "port = 0")
-    raw = raw.replace('paths = ["menus"]', f'paths = ["{REPO / "menus"}"]')
-    for key, value in (("lease_seconds", "1"), ("send_timeout_seconds", "0.5"),
-                       ("poll_interval_seconds", "0.2"), ("retry_initial_seconds", "0.2")):
-        raw = "\n".join(f"{key} = {value}" if line.startswith(f"{key} =") else line
-                        for line in raw.splitlines())
-    parsed = tomllib.loads(raw)
-    assert parsed["simulator"]["enabled"] is False
-    assert parsed["smpp"]["connections"][0]["port"] == simulator_port
-    path = directory / "config.toml"
-    path.write_text(raw)
-    return path
+    async def kill(self) -> None:
+        await asyncio.wait_for(self.gateway.kill(), 10)
 
 
 async def wait_until(condition: Callable[[], bool], what: str, within: float = 30) -> None:
@@ -89,32 +58,28 @@ async def cluster(tmp_path: Path, pg_url: str, redis_url: str,
     simulator = Simulator(SimulatorSettings(system_id="gateway", password="demo",
                                             dialect=PROFILES["generic"]))
     await simulator.start()
-    config = write_config(tmp_path, simulator.port, redis_url, redis_prefix)
-    env = {**os.environ, **SECRET_ENV, "USSD_GATEWAY_DATABASE_URL": pg_url}
-    instances: list[Instance] = []
+    config = write_config(tmp_path, gateway_config(
+        tmp_path, simulator.port,
+        store={"url": pg_url},
+        sessions={"backend": "redis", "redis_url": redis_url, "key_prefix": redis_prefix},
+        sms={"lease_seconds": 1, "send_timeout_seconds": 0.5, "poll_interval_seconds": 0.2,
+             "retry_initial_seconds": 0.2}))
+    instances: list[GatewayProcess] = []
 
     async def start(name: str) -> Instance:
-        log = tmp_path / f"{name}.log"
-        with log.open("wb") as out:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ussd_gateway.cli", "run", "--config", str(config),
-                stdout=out, stderr=asyncio.subprocess.STDOUT, cwd=REPO, env=env)
-        instance = Instance(name, process, log)
-        instances.append(instance)
-        await wait_until(
-            lambda: "bound to" in instance.text() or process.returncode is not None,
-            f"instance {name} to bind")
-        assert process.returncode is None, instance.text()
-        return instance
+        gateway = GatewayProcess(config, tmp_path / f"{name}.log")
+        instances.append(gateway)
+        await gateway.start()
+        await wait_until(lambda: "bound to" in gateway.output() or not gateway.alive,
+                         f"instance {name} to bind")
+        assert gateway.alive, gateway.output()
+        return Instance(gateway)
 
     try:
         yield simulator, start
     finally:
-        for instance in instances:
-            if instance.process.returncode is None:
-                instance.process.send_signal(signal.SIGTERM)
-        for instance in instances:
-            await asyncio.wait_for(instance.process.wait(), 30)
+        for gateway in instances:
+            await gateway.terminate()
         await simulator.stop()
 
 
@@ -128,8 +93,7 @@ async def test_a_session_started_on_one_instance_continues_on_another(
         numbers = await simulator.reply("79160000001", "828")
         assert not numbers.final
         assert b.count(" reply outcome=screen") == 1 and a.count(" reply ") == 0
-        a.process.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(a.process.wait(), 10)
+        await a.kill()
         done = await simulator.reply("79160000001", "1")
         assert done.final
         assert b.count(" reply outcome=final") == 1
@@ -162,8 +126,7 @@ async def test_killing_an_instance_loses_no_sms(
         issued = EXTRA[:8]
         for msisdn in issued:
             assert (await simulator.dial(msisdn, "*111*25#")).session_ended
-        a.process.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(a.process.wait(), 10)
+        await a.kill()
         await start("b")
         for msisdn in issued:
             await simulator.wait_for_sms(msisdn, 1, timeout=20)
