@@ -287,7 +287,7 @@ def _http(table: Table, env: Mapping[str, str]) -> HttpConfig:
     tokens = []
     for entry in table.tables("admin_tokens"):
         name = entry.text("name", allow_empty=False)
-        token = entry.secret("token", environ=env)
+        token = entry.secret("token", env)
         if not token:
             raise ConfigError(f"{entry.key('token')}: missing (give token or token_env)")
         if len(token) < 16:
@@ -351,7 +351,7 @@ def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionCo
         system_id = entry.text("system_id", allow_empty=False)
         if len(system_id) > 15:
             raise ConfigError(f"{entry.key('system_id')}: longer than 15 characters (SMPP limit)")
-        password = entry.secret("password", environ=env) or ""
+        password = entry.secret("password", env)
         if len(password) > 8:
             raise ConfigError(f"{entry.key('password')}: longer than 8 characters (SMPP limit)")
         allow = tuple(_network(entry.key("allow") + f"[{i}]", n)
@@ -397,7 +397,7 @@ def _simulator(table: Table, env: Mapping[str, str]) -> SimulatorConfig:
         host=table.text("host", "127.0.0.1"),
         port=table.integer("port", 2775, minimum=0, maximum=65535),
         system_id=table.text("system_id", "gateway"),
-        password=table.secret("password", environ=env) or "",
+        password=table.secret("password", env),
         dialect=_dialect(table),
         control_host=table.text("control_host", "127.0.0.1"),
         control_port=table.integer("control_port", 2776, minimum=0, maximum=65535),

@@ -6,7 +6,6 @@ fix ``config.toml`` from the message alone.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -107,19 +106,17 @@ class Table:
             result.append(Table(item, f"{self.key(name)}[{index}]"))
         return result
 
-    def secret(self, name: str, *, env_default: str | None = None, default: str | None = None,
-               environ: Mapping[str, str] | None = None) -> str | None:
-        """A secret given inline as ``name`` or by environment variable named in ``name_env``."""
-        environ = os.environ if environ is None else environ
-        env_name = self.text(f"{name}_env", env_default or "")
+    def secret(self, name: str, environ: Mapping[str, str]) -> str:
+        """A secret given inline as ``name``, or by the environment variable named in
+        ``<name>_env`` (which wins when set); "" when neither is given."""
+        env_name = self.text(f"{name}_env", "")
         if env_name and environ.get(env_name):
             return environ[env_name]
-        value: str | None = self.text(name, default if default is not None else "")
-        return value or default
+        value: str = self.text(name, "")
+        return value
 
     def reject_unknown(self) -> None:
-        env_keys = {k for k in self._data if k.endswith("_env")}
-        unknown = sorted(set(self._data) - self._read - env_keys)
+        unknown = sorted(set(self._data) - self._read)
         if unknown:
             raise ConfigError(f"{self.key(unknown[0])}: unknown key")
 
