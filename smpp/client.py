@@ -56,6 +56,11 @@ overridden as narrowly as possible here:
 14. Writes wait on ``drain()`` without a limit (esme.py:408): an SMSC that stops reading
     but keeps talking (so the keeper sees traffic) stalls every send forever. A write
     that cannot drain within ``response_timeout`` drops the link, which is redialled.
+15. The keeper sends enquire_link only when nothing arrives (esme.py:333), so an SMSC that
+    keeps talking but answers none of our requests (its reader stuck, our PDUs still
+    fitting in the socket buffers) is never found out. When a sent request goes
+    unanswered past its deadline, the link is probed with enquire_link; no answer to
+    anything within ``response_timeout`` drops the link, which is redialled.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ from aiosmpplib.hook import AbstractHook
 from aiosmpplib.protocol import (
     DeliverSm,
     DeliverSmResp,
+    EnquireLink,
     GenericNack,
     SmppMessage,
     SubmitSm,
@@ -346,6 +352,28 @@ class _UssdEsme(ESME):  # type: ignore[misc]
         self._max_pdu = max_pdu
         self._refused: set[int] = set()
         self.link_up = False  # between our bind and the read loop's end
+        self.probing = False
+        self._answered = asyncio.Event()  # set by any response to a request of ours
+
+    def note_answer(self) -> None:
+        self._answered.set()
+
+    async def probe(self, within: float) -> bool:
+        """Send enquire_link; True if the SMSC answers anything of ours ``within`` seconds."""
+        self._answered.clear()
+        try:
+            async with asyncio.timeout(within):
+                await self._send_data(EnquireLink())
+                await self._answered.wait()
+        except (OSError, TimeoutError):
+            return False
+        return True
+
+    def drop_link(self) -> None:
+        """Abort the TCP link; the read loop ends and the connection is redialled."""
+        writer = self._writer
+        if writer is not None:
+            writer.transport.abort()
 
     async def connect(self) -> None:
         self._close_writer()
@@ -670,8 +698,28 @@ class EsmeClient:
             return await future
         finally:
             del self._waiting[log_id]
-            if not future.done() and log_id not in self._sent.values():
-                self._abandoned.add(log_id)  # still queued: the broker drops it
+            if future.cancelled():  # our deadline passed while waiting (it cancels the await)
+                self._given_up(log_id)
+
+    def _given_up(self, log_id: str) -> None:
+        sent_on = next((key[0] for key, value in self._sent.items() if value == log_id), None)
+        if sent_on is None:
+            self._abandoned.add(log_id)  # still queued: the broker drops it
+            return
+        esme = self._esme(sent_on)
+        if esme.link_up and not esme.probing and not self._stopped:
+            # shortfall 15: a link that answers none of our requests looks alive upstream
+            esme.probing = True
+            self._spawn(self._probe(esme))
+
+    async def _probe(self, esme: _UssdEsme) -> None:
+        try:
+            if not await esme.probe(self.settings.response_timeout) and esme.link_up:
+                log.warning("%s: the SMSC answers none of our requests; redialling",
+                            esme.client_id)
+                esme.drop_link()
+        finally:
+            esme.probing = False
 
     def _is_wanted(self, message: SmppMessage) -> bool:
         log_id = getattr(message, "log_id", "")
@@ -729,6 +777,8 @@ class EsmeClient:
         return next(esme for esme in self._esmes if esme.client_id == client_id)
 
     def _on_received(self, message: SmppMessage | None, pdu: bytes, client_id: str) -> None:
+        if len(pdu) > 4 and pdu[4] & 0x80:  # command_id of a response
+            self._esme(client_id).note_answer()
         if isinstance(message, SubmitSmResp | GenericNack) and not isinstance(
             message, DeliverSmResp
         ):

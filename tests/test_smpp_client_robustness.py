@@ -299,3 +299,50 @@ async def test_smsc_that_stops_reading_is_dropped_and_redialled() -> None:
     finally:
         await client.stop()
         await smsc.stop()
+
+
+async def test_smsc_that_answers_none_of_our_requests_is_dropped_and_redialled() -> None:
+    # one small SMS fits in the socket buffers, so no write ever stalls: only the missing
+    # answers tell that the SMSC's reader is stuck while it keeps sending enquire_link
+    smsc = misbehaving.StopsReading()
+    client = await started(smsc, response_timeout=0.5)
+    try:
+        assert (await client.submit_sms("79161234567", "first")).status == "timeout"
+        assert smsc.stuck.is_set()
+        await smsc.wait_binds(2)
+        assert await client.wait_bound(TIMEOUT)
+        assert (await client.submit_sms("79161234567", "after")).status == "accepted"
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_one_lost_submit_response_does_not_drop_a_live_link() -> None:
+    smsc = misbehaving.ForgetsFirstSubmit()
+    client = await started(smsc, response_timeout=0.5)
+    try:
+        assert (await client.submit_sms("79161234567", "lost")).status == "timeout"
+        await asyncio.sleep(1.0)  # the probe's enquire_link is answered: the link stays
+        assert (await client.submit_sms("79161234567", "kept")).status == "accepted"
+        assert smsc.binds == 1
+        assert smsc.enquire_links >= 1
+    finally:
+        await client.stop()
+        await smsc.stop()
+
+
+async def test_sms_whose_deadline_passed_while_queued_is_not_sent_later() -> None:
+    # the caller was told "timeout" and will retry (the outbox does): sending the old copy
+    # after the reconnect as well would deliver the SMS twice
+    smsc = misbehaving.DropsOnFirstSubmit()
+    client = await started(smsc, response_timeout=0.3, reconnect_min=1.0, reconnect_max=1.0)
+    try:
+        assert (await client.submit_sms("79161234567", "too late")).status == "timeout"
+        await smsc.wait_binds(2)
+        assert await client.wait_bound(TIMEOUT)
+        assert (await client.submit_sms("79161234567", "fresh")).status == "accepted"
+        sent = [(await smsc.submits.get()).text for _ in range(smsc.submits.qsize())]
+        assert sent == ["fresh"]
+    finally:
+        await client.stop()
+        await smsc.stop()

@@ -127,3 +127,18 @@ class StopsReading(ScriptedSmsc):
     async def stop(self) -> None:
         self._release.set()
         await super().stop()
+
+
+class ForgetsFirstSubmit(ScriptedSmsc):
+    """Never answers the first submit_sm; answers everything else, enquire_link included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forgotten = 0
+
+    async def on_request(self, connection: SmscConnection, command_id: int, sequence: int,
+                         pdu: bytes) -> bytes | None:
+        if command_id == pdus.SUBMIT_SM and self.forgotten == 0:
+            self.forgotten += 1
+            return None
+        return await super().on_request(connection, command_id, sequence, pdu)
