@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.services.common import Clock, audit, check_channel, utc_now
@@ -13,6 +13,12 @@ from ussd_gateway.services.results import Balance, InsufficientFunds, NotSubscri
 from ussd_gateway.services.settings import ServiceSettings
 from ussd_gateway.store.database import Database
 from ussd_gateway.store.models import BalanceRow, GroupMemberRow
+from ussd_gateway.store.read_query import ReadQuery
+
+_BALANCE = ReadQuery(
+    select(BalanceRow.amount_minor, BalanceRow.currency)
+    .where(BalanceRow.msisdn == bindparam("msisdn"))
+)
 
 
 def _recorded(
@@ -51,9 +57,8 @@ class BalanceService:
     format_money = staticmethod(format_money)
 
     async def get(self, msisdn: str) -> Balance | None:
-        async with self._db.read() as session:
-            row = await session.get(BalanceRow, msisdn)
-            return Balance(row.amount_minor, row.currency) if row is not None else None
+        rows = await self._db.fetch(_BALANCE, msisdn=msisdn)
+        return Balance(*rows[0]) if rows else None
 
     async def group_balances(self, msisdn: str) -> tuple[NumberBalance, ...]:
         """The balances of every number in ``msisdn``'s account group, its own first; just its

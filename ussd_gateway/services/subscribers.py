@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from ussd_gateway.services.common import Clock, audit, check_channel, lock_subscriber, utc_now
@@ -13,6 +13,7 @@ from ussd_gateway.services.results import Balance, Subscriber
 from ussd_gateway.services.settings import ServiceSettings
 from ussd_gateway.store.database import Database
 from ussd_gateway.store.models import BalanceRow, SubscriberRow
+from ussd_gateway.store.read_query import ReadQuery
 
 STATUSES = ("active", "blocked")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -36,6 +37,16 @@ def _view(row: SubscriberRow) -> Subscriber:
     )
 
 
+# Read when a code is dialled: what the first screen needs, in one statement.
+_WITH_BALANCE = ReadQuery(
+    select(SubscriberRow.msisdn, SubscriberRow.owner, SubscriberRow.region,
+           SubscriberRow.language, SubscriberRow.status,
+           BalanceRow.amount_minor, BalanceRow.currency)
+    .outerjoin(BalanceRow, BalanceRow.msisdn == SubscriberRow.msisdn)
+    .where(SubscriberRow.msisdn == bindparam("msisdn"))
+)
+
+
 class SubscriberService:
     def __init__(
         self, db: Database, settings: ServiceSettings | None = None, clock: Clock = utc_now
@@ -51,18 +62,15 @@ class SubscriberService:
 
     async def with_balance(self, msisdn: str) -> tuple[Subscriber, Balance | None] | None:
         """The subscriber and their balance in one read (what a dialled code needs first)."""
-        async with self._db.read() as session:
-            found = (await session.execute(
-                select(SubscriberRow, BalanceRow)
-                .outerjoin(BalanceRow, BalanceRow.msisdn == SubscriberRow.msisdn)
-                .where(SubscriberRow.msisdn == msisdn)
-            )).one_or_none()
-            if found is None:
-                return None
-            subscriber, balance = found
-            if balance is None:
-                return _view(subscriber), None
-            return _view(subscriber), Balance(balance.amount_minor, balance.currency)
+        rows = await self._db.fetch(_WITH_BALANCE, msisdn=msisdn)
+        if not rows:
+            return None
+        number, owner, region, language, status, amount_minor, currency = rows[0]
+        subscriber = Subscriber(msisdn=number, owner=owner, region=region, language=language,
+                                status=status)
+        if amount_minor is None:
+            return subscriber, None
+        return subscriber, Balance(amount_minor, currency)
 
     async def set_language(self, msisdn: str, language: str, *, channel: str) -> bool:
         """False when there is no such subscriber."""

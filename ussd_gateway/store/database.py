@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from . import sqlite_driver
+from .batched_reads import BatchedSqliteReader, Row
+from .read_query import ReadQuery
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,15 @@ class Database:
     """One store. ``write()`` gives a transaction that serialises conflicting writers on
     both backends; ``read()`` a consistent read-only view."""
 
-    def __init__(self, engine: AsyncEngine, *, single_connection: bool = False) -> None:
+    def __init__(self, engine: AsyncEngine, *, single_connection: bool = False,
+                 sqlite_file: str | None = None) -> None:
         self._engine = engine
+        # One-statement reads (see fetch): batched on their own connection for a SQLite file;
+        # without a transaction on a pooled connection for PostgreSQL.
+        self._reader = (
+            BatchedSqliteReader(sqlite_file, busy_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            if sqlite_file is not None else None)
+        self._autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         # SQLite allows one writer. Queue this process's writers on an asyncio lock: waiting
         # inside SQLite's busy handler is a sleep-and-retry that wastes most of the time.
         self._write_turn: asyncio.Lock | None = None
@@ -61,7 +71,10 @@ class Database:
         if backend == "sqlite":
             database = parsed.database
             in_memory = not database or database == ":memory:"
-            return cls(await _sqlite_engine(url, in_memory), single_connection=in_memory)
+            engine = await _sqlite_engine(url, in_memory)
+            if in_memory:  # one connection holds the whole database: no second reader
+                return cls(engine, single_connection=True)
+            return cls(engine, sqlite_file=database)
         if backend == "postgresql":
             engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -109,6 +122,25 @@ class Database:
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
 
+    async def fetch(self, query: ReadQuery, **parameters: Any) -> list[Row]:
+        """The rows of one read-only statement, outside any transaction.
+
+        For the reads on every USSD request: no BEGIN/COMMIT, and on a SQLite file the reads
+        that arrive together share one trip to the reader thread."""
+        try:
+            if self._reader is not None:
+                sql, order = query.positional(self._engine.dialect)
+                return await self._reader.fetch(sql, [parameters[name] for name in order])
+            if self.dialect == "sqlite":  # in memory: the one connection, in turn
+                async with self.read() as session:
+                    result = await session.execute(query.statement, parameters)
+                    return [tuple(row) for row in result]
+            async with self._autocommit_engine.connect() as connection:
+                result = await connection.execute(query.statement, parameters)
+                return [tuple(row) for row in result]
+        except (*_UNAVAILABLE, sqlite3.OperationalError) as exc:
+            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
+
     async def upgrade(self) -> None:
         """Apply the Alembic migrations up to head (the same scripts for both backends)."""
         async with self._write_engine.connect() as conn:
@@ -129,6 +161,8 @@ class Database:
         return True
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         await self._engine.dispose()
 
 
