@@ -62,7 +62,7 @@ async def test_a_failed_transaction_leaves_nothing_behind(store: Database) -> No
         await session.execute(text("INSERT INTO things (name) VALUES ('after')"))
 
 
-async def test_a_read_is_three_trips_to_the_sqlite_thread(
+async def test_a_read_is_two_trips_to_the_sqlite_thread(
     store: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trips: Counter[str] = Counter()
@@ -77,7 +77,32 @@ async def test_a_read_is_three_trips_to_the_sqlite_thread(
     monkeypatch.setattr(sqlite_driver.OneHopConnection, "_execute", counting)
     async with store.read() as session:
         await session.execute(text("SELECT count(*) FROM things"))
-    assert trips["all"] == 3  # BEGIN, the SELECT with its rows, COMMIT; no idle ROLLBACK
+    # the SELECT with its BEGIN and its rows, then COMMIT; no idle ROLLBACK
+    assert trips["all"] == 2
+
+
+async def test_a_transaction_with_no_statement_costs_no_trip_and_breaks_nothing(
+    store: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: Counter[str] = Counter()
+    execute = sqlite_driver.OneHopConnection._execute
+
+    async def counting(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips["all"] += 1
+        return await execute(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(sqlite_driver.OneHopConnection, "_execute", counting)
+    async with store.write():
+        pass
+    with pytest.raises(RuntimeError):
+        async with store.write():
+            raise RuntimeError("changed my mind")
+    assert trips["all"] == 0
+    async with store.write() as session:  # BEGIN IMMEDIATE went with the INSERT
+        await session.execute(text("INSERT INTO things (name) VALUES ('one')"))
+    async with store.read() as session:
+        names = (await session.execute(text("SELECT name FROM things"))).scalars().all()
+    assert names == ["one"]
 
 
 async def test_concurrent_readers_reuse_connections(

@@ -5,7 +5,8 @@ separate calls, and aiosqlite runs each on its worker thread: four hand-offs to 
 four wake-ups of the event loop per statement (plus one for the pool's reset-on-return rollback,
 even when nothing is open). On a small box those hand-offs, not SQLite, are most of the cost of a
 read. Here a statement runs, fetches its rows and closes its cursor in one call on the worker
-thread; a rollback with no transaction open is answered without the thread.
+thread; a rollback with no transaction open is answered without the thread; and a BEGIN goes
+to the thread together with the transaction's first statement instead of on its own.
 """
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ _T = TypeVar("_T")
 class _Outcome:
     __slots__ = ("description", "in_transaction", "lastrowid", "rowcount", "rows")
 
-    def __init__(self, cursor: sqlite3.Cursor, connection: sqlite3.Connection,
+    def __init__(self, cursor: sqlite3.Cursor | None, connection: sqlite3.Connection | None,
                  fetch: bool) -> None:
-        self.description: _Description = cursor.description
-        self.rows: list[Any] = cursor.fetchall() if fetch and cursor.description else []
-        self.rowcount = cursor.rowcount
-        self.lastrowid = cursor.lastrowid
-        self.in_transaction = connection.in_transaction
+        self.description: _Description = cursor.description if cursor is not None else None
+        self.rows: list[Any] = (cursor.fetchall()
+                                if cursor is not None and fetch and cursor.description else [])
+        self.rowcount = cursor.rowcount if cursor is not None else -1
+        self.lastrowid = cursor.lastrowid if cursor is not None else None
+        self.in_transaction = connection.in_transaction if connection is not None else True
+
+
+# What a BEGIN held back for the next statement reports (it has no rows and no count).
+_DEFERRED_BEGIN = _Outcome(None, None, fetch=False)
 
 
 class OneHopCursor:
@@ -99,13 +105,23 @@ class OneHopConnection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors cost one thread hop per statement."""
 
     _in_transaction = True  # until the first statement says otherwise: never skip wrongly
+    _held_begin: str | None = None  # a BEGIN that goes to the thread with the next statement
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
     async def run_statement(self, sql: str, parameters: Any, *, many: bool) -> _Outcome:
+        if not many and not parameters and sql.lstrip()[:5].upper() == "BEGIN":
+            # nothing reads a BEGIN's outcome; it fails or succeeds with the next statement
+            self._held_begin = sql
+            self._in_transaction = True
+            return _DEFERRED_BEGIN
+        begin, self._held_begin = self._held_begin, None
+
         def run() -> _Outcome:
             connection = self._conn
+            if begin is not None:
+                connection.execute(begin)
             if many:
                 cursor = connection.executemany(sql, parameters)
             elif parameters is None:
@@ -122,12 +138,21 @@ class OneHopConnection(aiosqlite.Connection):
         return outcome
 
     async def commit(self) -> None:
+        if self._forget_held_begin():
+            return  # a transaction without a statement: nothing to commit
         await self._in_thread(partial(self._end_transaction, "commit"))
 
     async def rollback(self) -> None:
-        if not self._in_transaction:
-            return  # the pool's reset-on-return after a commit: nothing to undo
+        if self._forget_held_begin() or not self._in_transaction:
+            return  # nothing was started, or the pool's reset-on-return after a commit
         await self._in_thread(partial(self._end_transaction, "rollback"))
+
+    def _forget_held_begin(self) -> bool:
+        if self._held_begin is None:
+            return False
+        self._held_begin = None
+        self._in_transaction = False
+        return True
 
     async def _in_thread(self, function: Callable[[], _T]) -> _T:
         result = await self._execute(function)  # type: ignore[no-untyped-call]
