@@ -46,12 +46,23 @@ def audit(
     details: Mapping[str, object] | None = None,
 ) -> None:
     """Add an audit row to the transaction. Callers never pass a password or an SMS body."""
-    session.add(
-        AuditRow(
-            at=at,
-            msisdn=msisdn,
-            channel=channel,
-            action=action,
-            details=json.dumps(dict(details or {}), default=str, sort_keys=True),
-        )
-    )
+    session.add(AuditRow(**audit_values(at=at, msisdn=msisdn, channel=channel, action=action,
+                                        details=details)))
+
+
+def audit_values(
+    *,
+    at: datetime,
+    msisdn: str | None,
+    channel: str,
+    action: str,
+    details: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    """The columns of one audit row (for ``insert(AuditRow)`` in a Core transaction)."""
+    return {
+        "at": at,
+        "msisdn": msisdn,
+        "channel": channel,
+        "action": action,
+        "details": json.dumps(dict(details or {}), default=str, sort_keys=True),
+    }

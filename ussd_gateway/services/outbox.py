@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Update, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.security.encryption import BodyCipher
@@ -81,28 +81,42 @@ async def enqueue_sms(
 ) -> OutboxRow:
     """Add an SMS to the outbox inside the caller's transaction. With a ``cipher`` the body
     is a secret and is stored encrypted."""
-    row = OutboxRow(
-        destination=destination,
-        body=None if cipher else text,
-        body_encrypted=(
-            cipher.encrypt(text, associated=body_associated_data(destination)) if cipher else None
-        ),
-        secret=cipher is not None,
-        purpose=purpose,
-        state=PENDING,
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
-        expires_at=now + expires_in,
-    )
+    row = OutboxRow(**sms_values(destination=destination, text=text, now=now, purpose=purpose,
+                                 cipher=cipher, expires_in=expires_in))
     session.add(row)
     await session.flush()
     return row
 
 
-async def supersede_pending(session: AsyncSession, *, destination: str, purpose: str) -> int:
+def sms_values(
+    *,
+    destination: str,
+    text: str,
+    now: datetime,
+    purpose: str,
+    cipher: BodyCipher | None = None,
+    expires_in: timedelta,
+) -> dict[str, object]:
+    """The columns of one new outbox row (for ``insert(OutboxRow)`` in a Core transaction)."""
+    return {
+        "destination": destination,
+        "body": None if cipher else text,
+        "body_encrypted": (
+            cipher.encrypt(text, associated=body_associated_data(destination)) if cipher else None
+        ),
+        "secret": cipher is not None,
+        "purpose": purpose,
+        "state": PENDING,
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+        "expires_at": now + expires_in,
+    }
+
+
+def supersede_statement(destination: str, purpose: str) -> Update:
     """Drop unsent messages of ``purpose`` to ``destination`` (an old password, replaced)."""
-    result = await session.execute(
+    return (
         update(OutboxRow)
         .where(
             OutboxRow.destination == destination,
@@ -111,7 +125,6 @@ async def supersede_pending(session: AsyncSession, *, destination: str, purpose:
         )
         .values(state=SUPERSEDED, body=None, body_encrypted=None)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _receipt_state(state: str) -> str:

@@ -11,15 +11,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import Insert, bindparam, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.msisdn import mask_msisdn
 from ussd_gateway.security.encryption import BodyCipher
 from ussd_gateway.security.hashing import PermanentHasher, TemporaryHasher
 from ussd_gateway.security.passwords import check_password_policy, generate_password
-from ussd_gateway.services.common import Clock, audit, check_channel, lock_subscriber, utc_now
-from ussd_gateway.services.outbox import enqueue_sms, supersede_pending
+from ussd_gateway.services.common import (
+    Clock,
+    audit,
+    audit_values,
+    check_channel,
+    lock_subscriber,
+    utc_now,
+)
+from ussd_gateway.services.outbox import sms_values, supersede_statement
 from ussd_gateway.services.results import (
     ChangeResult,
     InvalidCredentials,
@@ -34,9 +43,44 @@ from ussd_gateway.services.results import (
 )
 from ussd_gateway.services.settings import ServiceSettings
 from ussd_gateway.store.database import Database
-from ussd_gateway.store.models import CredentialRow, PasswordIssueRow, SubscriberRow
+from ussd_gateway.store.models import (
+    AuditRow,
+    CredentialRow,
+    OutboxRow,
+    PasswordIssueRow,
+    SubscriberRow,
+)
 
 log = logging.getLogger(__name__)
+
+_LOCK_SUBSCRIBER = (
+    select(SubscriberRow.status, SubscriberRow.language)
+    .where(SubscriberRow.msisdn == bindparam("msisdn"))
+    .with_for_update()
+)
+_RECENT_ISSUES = (
+    select(PasswordIssueRow.issued_at)
+    .where(PasswordIssueRow.msisdn == bindparam("msisdn"),
+           PasswordIssueRow.issued_at > bindparam("since"))
+    .order_by(PasswordIssueRow.issued_at)
+)
+_FORGET_ISSUES = delete(PasswordIssueRow).where(
+    PasswordIssueRow.msisdn == bindparam("msisdn"),
+    PasswordIssueRow.issued_at <= bindparam("since"),
+)
+
+
+def _set_temporary(dialect: str) -> Insert:
+    """Set the temporary password, creating the credential row if there is none yet."""
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CredentialRow)
+    return upsert.on_conflict_do_update(
+        index_elements=[CredentialRow.msisdn],
+        set_={
+            "temporary_hash": upsert.excluded.temporary_hash,
+            "temporary_expires_at": upsert.excluded.temporary_expires_at,
+            "updated_at": upsert.excluded.updated_at,
+        },
+    )
 
 PASSWORD_SMS = "password"
 MAX_PASSWORD_CHARS = 128  # check_password_policy's max_length
@@ -93,77 +137,54 @@ class PasswordService:
         digest = self._temporary.hash(msisdn, password)
         now = self._clock()
         expires_at = now + policy.validity
-        async with self._db.write() as session:
-            subscriber = await lock_subscriber(session, msisdn)
+
+        def issue(connection: Connection) -> PasswordIssued | RateLimited | NotSubscriber:
+            subscriber = connection.execute(_LOCK_SUBSCRIBER, {"msisdn": msisdn}).first()
             if subscriber is None or subscriber.status != "active":
                 return NotSubscriber()
-            limited = await self._rate_limited(session, msisdn, now)
+            since = now - policy.rate_limit_window
+            recent = connection.execute(_RECENT_ISSUES, {"msisdn": msisdn, "since": since})
+            limited = self._rate_limit([row.issued_at for row in recent], now)
             if limited is not None:
-                audit(
-                    session,
-                    at=now,
-                    msisdn=msisdn,
-                    channel=channel,
-                    action="password.rate_limited",
-                    details={"retry_after_s": int(limited.retry_after.total_seconds())},
-                )
+                connection.execute(insert(AuditRow), audit_values(
+                    at=now, msisdn=msisdn, channel=channel, action="password.rate_limited",
+                    details={"retry_after_s": int(limited.retry_after.total_seconds())}))
                 return limited
-            await session.execute(  # older issues no longer count (the audit log keeps them)
-                delete(PasswordIssueRow).where(
-                    PasswordIssueRow.msisdn == msisdn,
-                    PasswordIssueRow.issued_at <= now - policy.rate_limit_window,
-                )
-            )
-            session.add(PasswordIssueRow(msisdn=msisdn, issued_at=now, channel=channel))
-            credential = await session.get(CredentialRow, msisdn)
-            if credential is None:
-                credential = CredentialRow(msisdn=msisdn, must_change=True, failed_attempts=0)
-                session.add(credential)
-            credential.temporary_hash = digest
-            credential.temporary_expires_at = expires_at
-            credential.updated_at = now
-            await supersede_pending(session, destination=msisdn, purpose=PASSWORD_SMS)
-            await enqueue_sms(
-                session,
-                destination=msisdn,
-                text=self._sms_text(subscriber, password),
-                now=now,
-                purpose=PASSWORD_SMS,
-                cipher=self._cipher,
-                expires_in=min(policy.validity, self._settings.outbox.max_age),
-            )
-            audit(
-                session,
-                at=now,
-                msisdn=msisdn,
-                channel=channel,
-                action="password.issued",
-                details={"expires_at": expires_at.isoformat()},
-            )
-        log.info("issued a temporary password to %s via %s", mask_msisdn(msisdn), channel)
-        if self._on_sms_queued is not None:
-            self._on_sms_queued()
-        return PasswordIssued(expires_at=expires_at)
+            # older issues no longer count (the audit log keeps them)
+            connection.execute(_FORGET_ISSUES, {"msisdn": msisdn, "since": since})
+            connection.execute(insert(PasswordIssueRow),
+                               {"msisdn": msisdn, "issued_at": now, "channel": channel})
+            connection.execute(_set_temporary(connection.dialect.name), {
+                "msisdn": msisdn, "temporary_hash": digest, "temporary_expires_at": expires_at,
+                "updated_at": now, "must_change": True, "failed_attempts": 0})
+            connection.execute(supersede_statement(msisdn, PASSWORD_SMS))
+            connection.execute(insert(OutboxRow), sms_values(
+                destination=msisdn, text=self._sms_text(subscriber.language, password), now=now,
+                purpose=PASSWORD_SMS, cipher=self._cipher,
+                expires_in=min(policy.validity, self._settings.outbox.max_age)))
+            connection.execute(insert(AuditRow), audit_values(
+                at=now, msisdn=msisdn, channel=channel, action="password.issued",
+                details={"expires_at": expires_at.isoformat()}))
+            return PasswordIssued(expires_at=expires_at)
 
-    async def _rate_limited(
-        self, session: AsyncSession, msisdn: str, now: datetime
-    ) -> RateLimited | None:
+        result = await self._db.transact(issue)
+        if isinstance(result, PasswordIssued):
+            log.info("issued a temporary password to %s via %s", mask_msisdn(msisdn), channel)
+            if self._on_sms_queued is not None:
+                self._on_sms_queued()
+        return result
+
+    def _rate_limit(self, recent: list[datetime], now: datetime) -> RateLimited | None:
+        """``recent``: the issue times within the window, oldest first."""
         limit, window = self._policy.rate_limit_count, self._policy.rate_limit_window
-        recent = list(
-            await session.scalars(
-                select(PasswordIssueRow.issued_at)
-                .where(PasswordIssueRow.msisdn == msisdn, PasswordIssueRow.issued_at > now - window)
-                .order_by(PasswordIssueRow.issued_at)
-            )
-        )
         if len(recent) < limit:
             return None
         frees_up_at = recent[len(recent) - limit] + window
         return RateLimited(retry_after=max(frees_up_at - now, timedelta(seconds=1)))
 
-    def _sms_text(self, subscriber: SubscriberRow, password: str) -> str:
+    def _sms_text(self, language: str, password: str) -> str:
         templates = dict(self._policy.sms_templates)
-        template = templates.get(subscriber.language, self._policy.sms_templates[0][1])
+        template = templates.get(language, self._policy.sms_templates[0][1])
         return template.format(password=password)
 
     # --- login ------------------------------------------------------------------------------

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
@@ -22,6 +22,9 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from . import sqlite_driver
 from .batched_reads import BatchedSqliteReader, Row
 from .read_query import ReadQuery
+from .sync_writer import SqliteWriter
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ class Database:
         self._reader = (
             BatchedSqliteReader(sqlite_file, busy_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
             if sqlite_file is not None else None)
+        self._writer = (SqliteWriter(sqlite_file, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
+                        if sqlite_file is not None else None)
         self._autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         # SQLite allows one writer. Queue this process's writers on an asyncio lock: waiting
         # inside SQLite's busy handler is a sleep-and-retry that wastes most of the time.
@@ -122,6 +127,26 @@ class Database:
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
 
+    async def transact(self, body: Callable[[Connection], T]) -> T:
+        """Run ``body`` (synchronous SQLAlchemy Core on ``connection``) as one write
+        transaction, committed when it returns, and return its result.
+
+        For the write paths on every USSD request. On a SQLite file the whole transaction is
+        one trip to a writer thread (instead of one per statement); elsewhere it runs on the
+        async engine through ``run_sync``. Serialised with :meth:`write` like any writer."""
+        try:
+            if self._writer is not None:
+                assert self._write_turn is not None
+                async with self._write_turn:
+                    return await self._writer.run(body)
+            async with contextlib.AsyncExitStack() as stack:
+                if self._write_turn is not None:
+                    await stack.enter_async_context(self._write_turn)
+                connection = await stack.enter_async_context(self._write_engine.begin())
+                return await connection.run_sync(body)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
+
     async def fetch(self, query: ReadQuery, **parameters: Any) -> list[Row]:
         """The rows of one read-only statement, outside any transaction.
 
@@ -163,6 +188,8 @@ class Database:
     async def close(self) -> None:
         if self._reader is not None:
             await self._reader.close()
+        if self._writer is not None:
+            await self._writer.close()
         await self._engine.dispose()
 
 
