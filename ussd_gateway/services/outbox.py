@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Update, delete, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.security.encryption import BodyCipher
@@ -136,11 +137,17 @@ async def apply_receipt(
     session: AsyncSession, smsc_message_id: str, state: str, now: datetime
 ) -> bool:
     """Record a receipt on the sent message with that SMSC id; False when there is none."""
+    result = await session.execute(receipt_statement(smsc_message_id, state, now))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def receipt_statement(smsc_message_id: str, state: str, now: datetime) -> Update:
+    """The update that records a receipt on the sent message with that SMSC id."""
     state = _receipt_state(state)
     values: dict[str, object] = {"receipt_state": state, "receipt_at": now}
     if state in _RECEIPT_OUTCOME:
         values["state"] = _RECEIPT_OUTCOME[state]
-    result = await session.execute(
+    return (
         update(OutboxRow)
         .where(
             OutboxRow.smsc_message_id == smsc_message_id,
@@ -148,15 +155,19 @@ async def apply_receipt(
         )
         .values(**values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def apply_early_receipt(session: AsyncSession, smsc_message_id: str) -> None:
+def apply_early_receipt(connection: Connection, smsc_message_id: str) -> None:
     """Apply a receipt that arrived before the message was recorded as sent."""
-    early = await session.get(EarlyReceiptRow, smsc_message_id)
+    early = connection.execute(
+        select(EarlyReceiptRow.receipt_state, EarlyReceiptRow.received_at)
+        .where(EarlyReceiptRow.smsc_message_id == smsc_message_id)
+    ).first()
     if early is not None:
-        await apply_receipt(session, smsc_message_id, early.receipt_state, early.received_at)
-        await session.delete(early)
+        connection.execute(receipt_statement(smsc_message_id, early.receipt_state,
+                                             early.received_at))
+        connection.execute(delete(EarlyReceiptRow)
+                           .where(EarlyReceiptRow.smsc_message_id == smsc_message_id))
 
 
 class OutboxService:

@@ -2,7 +2,8 @@
 
 A message is claimed (state "sending", a lease and a claim token) in one short transaction
 with FOR UPDATE SKIP LOCKED on PostgreSQL (BEGIN IMMEDIATE on SQLite), sent outside any
-transaction, and its outcome recorded only if the claim is still ours. A sender that dies
+transaction, and its outcome recorded only if the claim is still ours (a batch's outcomes in
+one transaction, once the whole batch has been tried). A sender that dies
 mid-send leaves a lease that expires; the message is then sent again by whoever is running.
 """
 
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
 
 from ussd_gateway.msisdn import mask_msisdn
 from ussd_gateway.security.encryption import BodyCipher, DecryptionError
@@ -116,77 +119,74 @@ class OutboxSender:
         """Send everything due now; returns how many messages were attempted."""
         attempted = 0
         while not self._stopping:
-            batch = await self._claim()
+            batch = await self._db.transact(functools.partial(self._claim, now=self._clock()))
             if not batch:
                 break
-            await asyncio.gather(*(self._send(message) for message in batch))
+            results = await asyncio.gather(*(self._send(message) for message in batch))
+            await self._record(list(zip(batch, results, strict=True)))
             attempted += len(batch)
         return attempted
 
-    async def _claim(self) -> list[_Claimed]:
-        now = self._clock()
+    def _claim(self, connection: Connection, now: datetime) -> list[_Claimed]:
         due = or_(
             and_(OutboxRow.state == PENDING, OutboxRow.next_attempt_at <= now),
             and_(OutboxRow.state == SENDING, OutboxRow.claimed_until <= now),
         )
-        async with self._db.write() as session:
-            await session.execute(
-                update(OutboxRow)
-                .where(due, OutboxRow.expires_at <= now)
-                .values(state=EXPIRED, body=None, body_encrypted=None, claim_token=None)
+        connection.execute(
+            update(OutboxRow)
+            .where(due, OutboxRow.expires_at <= now)
+            .values(state=EXPIRED, body=None, body_encrypted=None, claim_token=None)
+        )
+        ids = list(
+            connection.scalars(
+                select(OutboxRow.id)
+                .where(due)
+                .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+                .limit(self._settings.batch_size)
+                .with_for_update(skip_locked=True)
             )
-            ids = list(
-                await session.scalars(
-                    select(OutboxRow.id)
-                    .where(due)
-                    .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-                    .limit(self._settings.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
+        )
+        if not ids:
+            return []
+        connection.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids))
+            .values(
+                state=SENDING,
+                claim_token=self._token,
+                claimed_until=now + self._settings.lease,
+                attempts=OutboxRow.attempts + 1,
             )
-            if not ids:
-                return []
-            await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(ids))
-                .values(
-                    state=SENDING,
-                    claim_token=self._token,
-                    claimed_until=now + self._settings.lease,
-                    attempts=OutboxRow.attempts + 1,
-                )
+        )
+        rows = connection.execute(
+            select(
+                OutboxRow.id,
+                OutboxRow.destination,
+                OutboxRow.body,
+                OutboxRow.body_encrypted,
+                OutboxRow.attempts,
             )
-            rows = await session.execute(
-                select(
-                    OutboxRow.id,
-                    OutboxRow.destination,
-                    OutboxRow.body,
-                    OutboxRow.body_encrypted,
-                    OutboxRow.attempts,
-                )
-                .where(OutboxRow.id.in_(ids))
-                .order_by(OutboxRow.id)
-            )
-            return [_Claimed(*row) for row in rows]
+            .where(OutboxRow.id.in_(ids))
+            .order_by(OutboxRow.id)
+        )
+        return [_Claimed(*row) for row in rows]
 
-    async def _send(self, message: _Claimed) -> None:
+    async def _send(self, message: _Claimed) -> SmsSubmitResult:
         try:
             text = self._text_of(message)
         except DecryptionError:
-            await self._record(message, SmsPermanentFailure("body does not decrypt"))
-            return
+            return SmsPermanentFailure("body does not decrypt")
         try:
-            result: SmsSubmitResult = await asyncio.wait_for(
+            return await asyncio.wait_for(
                 self._transport.submit_sms(message.destination, text),
                 timeout=self._settings.send_timeout.total_seconds(),
             )
         except TimeoutError:
-            result = SmsTemporaryFailure("timed out waiting for the SMSC")
+            return SmsTemporaryFailure("timed out waiting for the SMSC")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the transport's own failure: retry, naming only its type
-            result = SmsTemporaryFailure(f"transport error: {type(exc).__name__}")
-        await self._record(message, result)
+            return SmsTemporaryFailure(f"transport error: {type(exc).__name__}")
 
     def _text_of(self, message: _Claimed) -> str:
         if message.body_encrypted is not None:
@@ -197,8 +197,38 @@ class OutboxSender:
             raise DecryptionError("the body was wiped")
         return message.body
 
-    async def _record(self, message: _Claimed, result: SmsSubmitResult) -> None:
+    async def _record(self, outcomes: list[tuple[_Claimed, SmsSubmitResult]]) -> None:
+        """Record a claimed batch's outcomes in one transaction, each only if still ours."""
         now = self._clock()
+
+        def record(connection: Connection) -> list[bool]:
+            kept = []
+            for message, result in outcomes:
+                updated = connection.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id == message.id, OutboxRow.claim_token == self._token)
+                    .values(**self._outcome_values(message, result, now))
+                )
+                kept.append(bool(updated.rowcount))
+                if updated.rowcount and isinstance(result, SmsAccepted):
+                    apply_early_receipt(connection, result.message_id)
+            return kept
+
+        kept = await self._db.transact(record)
+        for (message, result), ours in zip(outcomes, kept, strict=True):
+            masked = mask_msisdn(message.destination)
+            if not ours:
+                log.warning("outbox: lost the claim on message %d to %s before recording",
+                            message.id, masked)
+            elif isinstance(result, SmsAccepted):
+                log.info("outbox: message %d to %s accepted as %s", message.id, masked,
+                         result.message_id)
+            else:
+                log.info("outbox: message %d to %s not sent: %s", message.id, masked,
+                         type(result).__name__)
+
+    def _outcome_values(self, message: _Claimed, result: SmsSubmitResult,
+                        now: datetime) -> dict[str, object]:
         values: dict[str, object]
         match result:
             case SmsAccepted(message_id=smsc_id):
@@ -232,34 +262,7 @@ class OutboxSender:
                     "last_error": reason[:300],
                 }
         values.update(claim_token=None, claimed_until=None)
-        async with self._db.write() as session:
-            updated = await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == message.id, OutboxRow.claim_token == self._token)
-                .values(**values)
-            )
-            if updated.rowcount and isinstance(result, SmsAccepted):  # type: ignore[attr-defined]
-                await apply_early_receipt(session, result.message_id)
-            if updated.rowcount == 0:  # type: ignore[attr-defined]
-                log.warning(
-                    "outbox: lost the claim on message %d to %s before recording",
-                    message.id,
-                    mask_msisdn(message.destination),
-                )
-        if isinstance(result, SmsAccepted):
-            log.info(
-                "outbox: message %d to %s accepted as %s",
-                message.id,
-                mask_msisdn(message.destination),
-                result.message_id,
-            )
-        else:
-            log.info(
-                "outbox: message %d to %s not sent: %s",
-                message.id,
-                mask_msisdn(message.destination),
-                type(result).__name__,
-            )
+        return values
 
     def _backoff(self, attempts: int) -> timedelta:
         initial, ceiling = self._settings.retry_initial, self._settings.retry_max
