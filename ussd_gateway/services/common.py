@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.store.models import AuditRow, SubscriberRow
@@ -34,6 +34,14 @@ async def lock_subscriber(session: AsyncSession, msisdn: str) -> SubscriberRow |
         select(SubscriberRow).where(SubscriberRow.msisdn == msisdn).with_for_update()
     )
     return result.scalar_one_or_none()
+
+
+# The same lock for a Core transaction (Database.transact): status and language, FOR UPDATE.
+LOCK_SUBSCRIBER = (
+    select(SubscriberRow.status, SubscriberRow.language)
+    .where(SubscriberRow.msisdn == bindparam("msisdn"))
+    .with_for_update()
+)
 
 
 def audit(

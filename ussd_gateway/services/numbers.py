@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy.engine import Connection
 
-from ussd_gateway.services.common import Clock, audit, check_channel, lock_subscriber, utc_now
+from ussd_gateway.services.common import (
+    LOCK_SUBSCRIBER,
+    Clock,
+    audit_values,
+    check_channel,
+    utc_now,
+)
 from ussd_gateway.services.results import (
     AlreadyDisabled,
     AlreadyEnabled,
@@ -14,9 +21,18 @@ from ussd_gateway.services.results import (
 )
 from ussd_gateway.services.settings import ServiceSettings
 from ussd_gateway.store.database import Database
-from ussd_gateway.store.models import EnabledServiceRow
+from ussd_gateway.store.models import AuditRow, EnabledServiceRow
 
 NUMBER_MANAGEMENT = "number_management"
+
+_ENABLED = select(EnabledServiceRow.msisdn).where(
+    EnabledServiceRow.msisdn == bindparam("msisdn"),
+    EnabledServiceRow.service_code == NUMBER_MANAGEMENT,
+)
+_DISABLE = delete(EnabledServiceRow).where(
+    EnabledServiceRow.msisdn == bindparam("msisdn"),
+    EnabledServiceRow.service_code == NUMBER_MANAGEMENT,
+)
 
 
 class NumberManagementService:
@@ -31,52 +47,40 @@ class NumberManagementService:
     ) -> Enabled | AlreadyEnabled | NotSubscriber:
         check_channel(channel)
         now = self._clock()
-        async with self._db.write() as session:
-            subscriber = await lock_subscriber(session, msisdn)
+
+        def enable(connection: Connection) -> Enabled | AlreadyEnabled | NotSubscriber:
+            subscriber = connection.execute(LOCK_SUBSCRIBER, {"msisdn": msisdn}).first()
             if subscriber is None or subscriber.status != "active":
                 return NotSubscriber()
-            if await session.get(EnabledServiceRow, (msisdn, NUMBER_MANAGEMENT)) is not None:
+            if connection.execute(_ENABLED, {"msisdn": msisdn}).first() is not None:
                 return AlreadyEnabled()
-            session.add(
-                EnabledServiceRow(
-                    msisdn=msisdn, service_code=NUMBER_MANAGEMENT, enabled_at=now, channel=channel
-                )
-            )
-            audit(
-                session,
-                at=now,
-                msisdn=msisdn,
-                channel=channel,
-                action="service.enabled",
-                details={"service": NUMBER_MANAGEMENT},
-            )
+            connection.execute(insert(EnabledServiceRow), {
+                "msisdn": msisdn, "service_code": NUMBER_MANAGEMENT, "enabled_at": now,
+                "channel": channel})
+            connection.execute(insert(AuditRow), audit_values(
+                at=now, msisdn=msisdn, channel=channel, action="service.enabled",
+                details={"service": NUMBER_MANAGEMENT}))
             return Enabled()
+
+        return await self._db.transact(enable)
 
     async def disable(
         self, msisdn: str, *, channel: str
     ) -> Disabled | AlreadyDisabled | NotSubscriber:
         check_channel(channel)
         now = self._clock()
-        async with self._db.write() as session:
-            if await lock_subscriber(session, msisdn) is None:
+
+        def disable(connection: Connection) -> Disabled | AlreadyDisabled | NotSubscriber:
+            if connection.execute(LOCK_SUBSCRIBER, {"msisdn": msisdn}).first() is None:
                 return NotSubscriber()
-            result = await session.execute(
-                delete(EnabledServiceRow).where(
-                    EnabledServiceRow.msisdn == msisdn,
-                    EnabledServiceRow.service_code == NUMBER_MANAGEMENT,
-                )
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
+            if not connection.execute(_DISABLE, {"msisdn": msisdn}).rowcount:
                 return AlreadyDisabled()
-            audit(
-                session,
-                at=now,
-                msisdn=msisdn,
-                channel=channel,
-                action="service.disabled",
-                details={"service": NUMBER_MANAGEMENT},
-            )
+            connection.execute(insert(AuditRow), audit_values(
+                at=now, msisdn=msisdn, channel=channel, action="service.disabled",
+                details={"service": NUMBER_MANAGEMENT}))
             return Disabled()
+
+        return await self._db.transact(disable)
 
     async def is_enabled(self, msisdn: str) -> bool:
         async with self._db.read() as session:

@@ -21,6 +21,7 @@ from ussd_gateway.security.encryption import BodyCipher
 from ussd_gateway.security.hashing import PermanentHasher, TemporaryHasher
 from ussd_gateway.security.passwords import check_password_policy, generate_password
 from ussd_gateway.services.common import (
+    LOCK_SUBSCRIBER,
     Clock,
     audit,
     audit_values,
@@ -48,16 +49,10 @@ from ussd_gateway.store.models import (
     CredentialRow,
     OutboxRow,
     PasswordIssueRow,
-    SubscriberRow,
 )
 
 log = logging.getLogger(__name__)
 
-_LOCK_SUBSCRIBER = (
-    select(SubscriberRow.status, SubscriberRow.language)
-    .where(SubscriberRow.msisdn == bindparam("msisdn"))
-    .with_for_update()
-)
 _RECENT_ISSUES = (
     select(PasswordIssueRow.issued_at)
     .where(PasswordIssueRow.msisdn == bindparam("msisdn"),
@@ -139,7 +134,7 @@ class PasswordService:
         expires_at = now + policy.validity
 
         def issue(connection: Connection) -> PasswordIssued | RateLimited | NotSubscriber:
-            subscriber = connection.execute(_LOCK_SUBSCRIBER, {"msisdn": msisdn}).first()
+            subscriber = connection.execute(LOCK_SUBSCRIBER, {"msisdn": msisdn}).first()
             if subscriber is None or subscriber.status != "active":
                 return NotSubscriber()
             since = now - policy.rate_limit_window
