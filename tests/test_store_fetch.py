@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import bindparam, select
 
+from tests.fixtures_services import _admin_execute
 from ussd_gateway.services import SelfCare, ServiceSettings
 from ussd_gateway.store.batched_reads import BatchedSqliteReader
 from ussd_gateway.store.database import Database, StoreUnavailable
@@ -119,3 +120,35 @@ async def test_a_column_the_driver_cannot_return_as_is_is_refused_up_front(
                       .where(SubscriberRow.msisdn == bindparam("msisdn")))
     with pytest.raises(ValueError, match="created_at"):
         query.positional(sqlite_db.engine.dialect)
+
+
+async def test_postgresql_connections_dropped_under_the_pool_cost_no_read_and_one_write_at_most(
+        pg_url: str, service_settings: ServiceSettings) -> None:
+    db = await Database.connect(pg_url)
+    await db.upgrade()
+    database = pg_url.rsplit("/", 1)[1]
+    kill = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid()")
+    try:
+        selfcare = SelfCare.create(db, service_settings)
+        numbers = await _subscribers(selfcare, 3)
+        await asyncio.gather(*(selfcare.balance.get(n) for n in numbers * 5))  # fill the pool
+        await _admin_execute(kill)
+        balance = await selfcare.balance.get(numbers[0])  # retried on a new connection
+        assert balance is not None and balance.amount_minor == 100
+        assert not isinstance(await selfcare.balance.top_up(numbers[0], 5, channel="operator:t"),
+                              StoreUnavailable)
+
+        await asyncio.gather(*(selfcare.balance.get(n) for n in numbers * 5))
+        await _admin_execute(kill)
+        failures = 0
+        for _ in range(3):  # a write finds the dead connection at most once
+            try:
+                await selfcare.balance.top_up(numbers[1], 10, channel="operator:t")
+            except StoreUnavailable:
+                failures += 1
+        assert failures <= 1
+        after = await selfcare.balance.get(numbers[1])
+        assert after is not None and after.amount_minor == 101 + 10 * (3 - failures)
+    finally:
+        await db.close()

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
@@ -81,8 +81,10 @@ class Database:
                 return cls(engine, single_connection=True)
             return cls(engine, sqlite_file=database)
         if backend == "postgresql":
+            # No pre-ping (a round trip before every transaction): a connection found dead
+            # invalidates the whole pool, and fetch retries its read once on a fresh one.
             engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=600
             )
             return cls(engine)
         raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
@@ -160,11 +162,21 @@ class Database:
                 async with self.read() as session:
                     result = await session.execute(query.statement, parameters)
                     return [tuple(row) for row in result]
-            async with self._autocommit_engine.connect() as connection:
-                result = await connection.execute(query.statement, parameters)
-                return [tuple(row) for row in result]
+            try:
+                return await self._fetch_autocommit(query, parameters)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                log.info("store connection lost; retrying the read once on a new one")
+                return await self._fetch_autocommit(query, parameters)
         except (*_UNAVAILABLE, sqlite3.OperationalError) as exc:
             raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
+
+    async def _fetch_autocommit(self, query: ReadQuery, parameters: dict[str, Any]
+                                ) -> list[Row]:
+        async with self._autocommit_engine.connect() as connection:
+            result = await connection.execute(query.statement, parameters)
+            return [tuple(row) for row in result]
 
     async def upgrade(self) -> None:
         """Apply the Alembic migrations up to head (the same scripts for both backends)."""
