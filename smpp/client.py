@@ -603,8 +603,14 @@ class EsmeClient:
         if self._stopped:
             return
         self._draining = True
-        if self._answering:
-            await asyncio.wait(list(self._answering), timeout=self.settings.response_timeout)
+        if self._answering and self._links_up():
+            # no point waiting once the link is gone: those answers cannot go out any more
+            answered = asyncio.ensure_future(
+                asyncio.wait(list(self._answering), timeout=self.settings.response_timeout))
+            unbound = asyncio.ensure_future(self._wait_unbound())
+            await asyncio.wait({answered, unbound}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (answered, unbound):
+                waiter.cancel()
         self._stopped = True
         for esme in self._esmes:
             try:
@@ -625,6 +631,14 @@ class EsmeClient:
     @property
     def is_bound(self) -> bool:
         return not self._stopped and all(esme.is_bound for esme in self._esmes)
+
+    def _links_up(self) -> bool:
+        return all(esme.link_up for esme in self._esmes)
+
+    async def _wait_unbound(self) -> None:
+        while self._links_up():
+            self._bound_changed.clear()
+            await self._bound_changed.wait()
 
     # -- outgoing ----------------------------------------------------------------------
 

@@ -346,3 +346,25 @@ async def test_sms_whose_deadline_passed_while_queued_is_not_sent_later() -> Non
     finally:
         await client.stop()
         await smsc.stop()
+
+
+async def test_stop_does_not_wait_for_answers_that_can_no_longer_go_out() -> None:
+    # a request in hand while the link is lost: its answer has nowhere to go, so stop does not
+    # sit out the whole response_timeout (here far longer than the bound below) for it
+    smsc = ScriptedSmsc()
+    taken_in = asyncio.Event()
+
+    async def handler(request: UssdRequest) -> UssdReply:
+        taken_in.set()
+        await asyncio.sleep(3600)
+        return UssdReply("never", final=True)
+
+    client = await started(smsc, handler, response_timeout=120.0, reconnect_min=5.0,
+                           reconnect_max=5.0)
+    try:
+        await smsc.deliver(ussd_request("*100#", 1, b"\x09\x00"))
+        await asyncio.wait_for(taken_in.wait(), TIMEOUT)
+        await smsc.stop()  # the link goes, the request stays in hand
+        await asyncio.wait_for(client.stop(), 30.0)
+    finally:
+        await client.stop()
