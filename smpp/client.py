@@ -602,7 +602,7 @@ class EsmeClient:
         """
         if self._stopped:
             return
-        self._draining = True
+        self.begin_stop()
         if self._answering and self._links_up():
             # no point waiting once the link is gone: those answers cannot go out any more
             answered = asyncio.ensure_future(
@@ -626,6 +626,22 @@ class EsmeClient:
             esme._close_writer()
         for future in self._waiting.values():
             if not future.done():
+                future.set_result(_LINK_LOST)
+
+    def begin_stop(self) -> None:
+        """From now on: refuse new requests, and do not wait for a re-bind to send what is
+        in hand (a submission whose link is lost ends ``not_bound`` at once). Called by
+        ``stop``, and earlier by the gateway so the SMS sender can finish quickly."""
+        self._draining = True
+        if not self._links_up():
+            self._release_queued()
+
+    def _release_queued(self) -> None:
+        """End every submission still queued for a link that is down (never sent later)."""
+        sent = set(self._sent.values())
+        for log_id, future in self._waiting.items():
+            if log_id not in sent and not future.done():
+                self._abandoned.add(log_id)
                 future.set_result(_LINK_LOST)
 
     @property
@@ -681,7 +697,7 @@ class EsmeClient:
                         if isinstance(outcome, _Unsendable):
                             return SmsSubmission("failed")
                         if isinstance(outcome, _LinkLost):
-                            if self._stopped:
+                            if self._stopped or self._draining:
                                 return SmsSubmission("not_bound")
                             last = "timeout"
                             continue
@@ -762,6 +778,8 @@ class EsmeClient:
         lost = [key for key in self._sent if key[0] == esme.client_id]
         for key in lost:
             self._resolve(self._sent.pop(key), _LINK_LOST)
+        if self._draining:
+            self._release_queued()
         self._bound_changed.set()
 
     def _resolve(self, log_id: str, outcome: Outcome) -> None:

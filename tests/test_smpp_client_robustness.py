@@ -368,3 +368,22 @@ async def test_stop_does_not_wait_for_answers_that_can_no_longer_go_out() -> Non
         await asyncio.wait_for(client.stop(), 30.0)
     finally:
         await client.stop()
+
+
+async def test_once_stopping_an_sms_waiting_for_a_lost_link_ends_now_and_is_never_sent() -> None:
+    smsc = misbehaving.DropsOnFirstSubmit()
+    client = await started(smsc, response_timeout=120.0, reconnect_min=1.0, reconnect_max=1.0)
+    try:
+        waiting = asyncio.ensure_future(client.submit_sms("79161234567", "in hand"))
+        await smsc.wait_for(lambda: smsc.dropped == 1)  # the link goes, submit_sm unanswered
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # waiting for the re-bind to send it again
+        client.begin_stop()
+        result = await asyncio.wait_for(waiting, 30.0)
+        assert result.status == "not_bound"
+        await smsc.wait_binds(2)  # the link comes back before stop: the SMS stays unsent
+        await asyncio.sleep(0.3)
+        assert smsc.submits.empty()
+    finally:
+        await client.stop()
+        await smsc.stop()

@@ -146,6 +146,8 @@ class Gateway:
                                       settings=service_settings(cfg).outbox)
             task = asyncio.create_task(outbox.run(), name="sms-outbox")
             stack.push_async_callback(_stop_outbox, outbox, task)
+            # runs before the outbox stops: an SMS in hand on a lost link ends at once
+            stack.callback(_begin_stop, list(clients.values()))
         elif sms_name is not None:
             log.warning("sms.connection %r is not an ESME connection: SMS stay queued", sms_name)
 
@@ -233,6 +235,11 @@ class Gateway:
         site = web.TCPSite(runner, cfg.host, cfg.port)
         await site.start()
         return int(runner.addresses[0][1])  # the bound port, also when port = 0
+
+
+def _begin_stop(clients: list[EsmeClient]) -> None:
+    for client in clients:
+        client.begin_stop()
 
 
 def service_settings(config: GatewayConfig) -> svc.ServiceSettings:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Insert, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.store.models import AuditRow, SubscriberRow
@@ -42,6 +44,13 @@ LOCK_SUBSCRIBER = (
     .where(SubscriberRow.msisdn == bindparam("msisdn"))
     .with_for_update()
 )
+
+
+def upsert(dialect: str, model: type[Any], key: Sequence[str], update: Sequence[str]) -> Insert:
+    """INSERT, or on a conflict over ``key`` set the ``update`` columns from the new row."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    return statement.on_conflict_do_update(
+        index_elements=list(key), set_={column: statement.excluded[column] for column in update})
 
 
 def audit(

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.security.encryption import BodyCipher
-from ussd_gateway.services.common import Clock, utc_now
+from ussd_gateway.services.common import Clock, upsert, utc_now
 from ussd_gateway.services.settings import OutboxSettings, ServiceSettings
 from ussd_gateway.store.database import Database
 from ussd_gateway.store.models import EarlyReceiptRow, OutboxRow
@@ -133,14 +133,6 @@ def _receipt_state(state: str) -> str:
     return state if state in _RECEIPT_STATES else "UNKNOWN"
 
 
-async def apply_receipt(
-    session: AsyncSession, smsc_message_id: str, state: str, now: datetime
-) -> bool:
-    """Record a receipt on the sent message with that SMSC id; False when there is none."""
-    result = await session.execute(receipt_statement(smsc_message_id, state, now))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
 def receipt_statement(smsc_message_id: str, state: str, now: datetime) -> Update:
     """The update that records a receipt on the sent message with that SMSC id."""
     state = _receipt_state(state)
@@ -205,20 +197,22 @@ class OutboxService:
         message carries that SMSC message id yet; the receipt is then kept for a while and
         applied if that message is recorded as sent (a receipt can overtake our commit)."""
         now = self._clock()
-        async with self._db.write() as session:
-            if await apply_receipt(session, smsc_message_id, state, now):
+
+        def record(connection: Connection) -> bool:
+            if connection.execute(receipt_statement(smsc_message_id, state, now)).rowcount:
                 return True
-            await session.execute(
+            connection.execute(
                 delete(EarlyReceiptRow).where(EarlyReceiptRow.received_at < now - EARLY_RECEIPT_TTL)
             )
-            await session.merge(
-                EarlyReceiptRow(
-                    smsc_message_id=smsc_message_id,
-                    receipt_state=_receipt_state(state),
-                    received_at=now,
-                )
+            connection.execute(
+                upsert(connection.dialect.name, EarlyReceiptRow, ["smsc_message_id"],
+                       ["receipt_state", "received_at"]),
+                {"smsc_message_id": smsc_message_id, "receipt_state": _receipt_state(state),
+                 "received_at": now},
             )
             return False
+
+        return await self._db.transact(record)
 
     async def get(self, message_id: int) -> OutboxMessage | None:
         async with self._db.read() as session:

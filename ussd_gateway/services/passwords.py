@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Insert, bindparam, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +26,7 @@ from ussd_gateway.services.common import (
     audit_values,
     check_channel,
     lock_subscriber,
+    upsert,
     utc_now,
 )
 from ussd_gateway.services.outbox import sms_values, supersede_statement
@@ -67,15 +67,10 @@ _FORGET_ISSUES = delete(PasswordIssueRow).where(
 
 def _set_temporary(dialect: str) -> Insert:
     """Set the temporary password, creating the credential row if there is none yet."""
-    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CredentialRow)
-    return upsert.on_conflict_do_update(
-        index_elements=[CredentialRow.msisdn],
-        set_={
-            "temporary_hash": upsert.excluded.temporary_hash,
-            "temporary_expires_at": upsert.excluded.temporary_expires_at,
-            "updated_at": upsert.excluded.updated_at,
-        },
-    )
+    return upsert(dialect, CredentialRow, ["msisdn"],
+                  ["temporary_hash", "temporary_expires_at", "updated_at"])
+
+
 
 PASSWORD_SMS = "password"
 MAX_PASSWORD_CHARS = 128  # check_password_policy's max_length
