@@ -67,10 +67,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
@@ -464,7 +464,9 @@ class _UssdEsme(ESME):  # type: ignore[misc]
             self._refused.discard(smpp_message.sequence_num)
             smpp_message.command_status = SmppCommandStatus.ESME_RTHROTTLED
         # shortfall 14: an SMSC that stopped reading would hold drain() forever
-        await asyncio.wait_for(super()._send_data(smpp_message), self.socket_timeout)
+        # (a timeout scope, not wait_for: no extra task for every PDU written)
+        async with asyncio.timeout(self.socket_timeout):
+            await super()._send_data(smpp_message)
 
     def refuse(self, sequence_num: int) -> None:
         """Answer this deliver_sm with ESME_RTHROTTLED: the request window is full."""
@@ -506,6 +508,8 @@ class EsmeClient:
         self.requests = 0
         self.refused = 0
         self._abandoned: set[str] = set()
+        self._log_prefix = f"{id(self):x}-"  # log ids: unique per client, cheaper than uuid4
+        self._log_ids = itertools.count(1)
         self._broker = _Broker(self._is_wanted)
         self._idle_broker = _Broker(self._is_wanted)
         self._hook = _Hook(self)
@@ -719,7 +723,7 @@ class EsmeClient:
     async def _send_once(self, template: SubmitSm, tlvs: UssdTlvs) -> Outcome:
         # a fresh object per attempt: an old attempt may still sit in a dead sender task
         message = _with_raw_tlvs(template, tlvs)
-        log_id = uuid.uuid4().hex
+        log_id = f"{self._log_prefix}{next(self._log_ids)}"
         message.log_id = log_id
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting[log_id] = future
