@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,28 @@ async def test_a_store_it_cannot_write_is_unavailable(tmp_path: Path, clock: Fak
                 insert(SubscriberRow), _subscriber("79160000001", clock)))
     finally:
         await db.close()
+
+
+async def test_transactions_waiting_together_share_a_commit_and_fail_alone(
+        sqlite_db: Database, clock: FakeClock) -> None:
+    def add(msisdn: str) -> Callable[[Connection], str]:
+        def body(connection: Connection) -> str:
+            connection.execute(insert(SubscriberRow), _subscriber(msisdn, clock))
+            if msisdn.endswith("7"):
+                raise RuntimeError(f"no {msisdn}")
+            return msisdn
+        return body
+
+    writer = sqlite_db._writer
+    assert writer is not None
+    before = writer.batches
+    numbers = [f"7916000{i:04d}" for i in range(40)]
+    results = await asyncio.gather(*(sqlite_db.transact(add(n)) for n in numbers),
+                                   return_exceptions=True)
+    for msisdn, result in zip(numbers, results, strict=True):
+        if msisdn.endswith("7"):
+            assert isinstance(result, RuntimeError) and str(result) == f"no {msisdn}"
+        else:
+            assert result == msisdn
+    assert await _numbers(sqlite_db) == [n for n in numbers if not n.endswith("7")]
+    assert writer.batches - before < len(numbers)  # one commit per transaction: 40

@@ -53,8 +53,6 @@ class Database:
         self._reader = (
             BatchedSqliteReader(sqlite_file, busy_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
             if sqlite_file is not None else None)
-        self._writer = (SqliteWriter(sqlite_file, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
-                        if sqlite_file is not None else None)
         self._autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         # SQLite allows one writer. Queue this process's writers on an asyncio lock: waiting
         # inside SQLite's busy handler is a sleep-and-retry that wastes most of the time.
@@ -68,6 +66,10 @@ class Database:
             self._write_engine = engine
         # An in-memory SQLite database lives in one connection: readers queue up as well.
         self._read_turn = self._write_turn if single_connection else None
+        self._writer = (
+            SqliteWriter(sqlite_file, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS,
+                         turn=self._write_turn)
+            if sqlite_file is not None and self._write_turn is not None else None)
 
     @classmethod
     async def connect(cls, url: str, *, pool_size: int = 10) -> Database:
@@ -134,13 +136,12 @@ class Database:
         transaction, committed when it returns, and return its result.
 
         For the write paths on every USSD request. On a SQLite file the whole transaction is
-        one trip to a writer thread (instead of one per statement); elsewhere it runs on the
-        async engine through ``run_sync``. Serialised with :meth:`write` like any writer."""
+        one trip to a writer thread (instead of one per statement), sharing a commit with the
+        others queued meanwhile (see :mod:`.sync_writer`); elsewhere it runs on the async
+        engine through ``run_sync``. Serialised with :meth:`write` like any writer."""
         try:
-            if self._writer is not None:
-                assert self._write_turn is not None
-                async with self._write_turn:
-                    return await self._writer.run(body)
+            if self._writer is not None:  # takes the write turn itself, batch by batch
+                return await self._writer.run(body)
             async with contextlib.AsyncExitStack() as stack:
                 if self._write_turn is not None:
                     await stack.enter_async_context(self._write_turn)
