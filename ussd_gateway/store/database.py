@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
@@ -33,12 +39,22 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PG_MIGRATION_LOCK = 0x55_55_44_00
 
 
-# What "the store is down or too busy" looks like from SQLAlchemy, aiosqlite and asyncpg.
-_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
+# What "the store is down or too busy" looks like from SQLAlchemy, aiosqlite and asyncpg
+# (asyncpg reports a connection whose server went away mid-operation as an InternalError).
+_UNAVAILABLE = (OperationalError, InterfaceError, InternalError, PoolTimeout, OSError,
+                TimeoutError)
 
 
 class StoreUnavailable(Exception):
     """The store cannot be reached or stayed locked; callers say "try again later"."""
+
+
+def _raise_if_unavailable(exc: Exception) -> None:
+    """Raise StoreUnavailable from ``exc`` when it means the store is down, locked or gone
+    (including any driver error on a connection SQLAlchemy found dead and invalidated)."""
+    if isinstance(exc, (*_UNAVAILABLE, sqlite3.OperationalError)) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
 
 
 class Database:
@@ -114,8 +130,9 @@ class Database:
                 )
                 await stack.enter_async_context(session.begin())
                 yield session
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -128,8 +145,9 @@ class Database:
                 )
                 await stack.enter_async_context(session.begin())
                 yield session
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
 
     async def transact(self, body: Callable[[Connection], T]) -> T:
         """Run ``body`` (synchronous SQLAlchemy Core on ``connection``) as one write
@@ -147,8 +165,9 @@ class Database:
                     await stack.enter_async_context(self._write_turn)
                 connection = await stack.enter_async_context(self._write_engine.begin())
                 return await connection.run_sync(body)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
 
     async def fetch(self, query: ReadQuery, **parameters: Any) -> list[Row]:
         """The rows of one read-only statement, outside any transaction.
@@ -170,8 +189,9 @@ class Database:
                     raise
                 log.info("store connection lost; retrying the read once on a new one")
                 return await self._fetch_autocommit(query, parameters)
-        except (*_UNAVAILABLE, sqlite3.OperationalError) as exc:
-            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__})") from exc
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
 
     async def _fetch_autocommit(self, query: ReadQuery, parameters: dict[str, Any]
                                 ) -> list[Row]:

@@ -175,6 +175,7 @@ class OutboxRow(Base):
     __table_args__ = (
         Index("ix_sms_outbox_state_next", "state", "next_attempt_at"),
         Index("ix_sms_outbox_smsc_message_id", "smsc_message_id"),
+        Index("ix_sms_outbox_destination_state", "destination", "state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
