@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from smpp.client import EsmeClient, _JitteredBackoff
+from smpp.client import EsmeClient
+from smpp.esme_parts import JitteredBackoff
 from smpp.ussd import UssdReply, UssdRequest
 from tests.smscs import misbehaving, pdus
 from tests.smscs.base import ScriptedSmsc
@@ -268,7 +269,7 @@ async def test_stop_while_the_smsc_is_unreachable_returns() -> None:
 
 async def test_backoff_grows_to_the_cap_and_resets_only_after_a_stable_link() -> None:
     retries: list[int] = []
-    timer = _JitteredBackoff(0.001, 0.004, lambda: retries.append(1))
+    timer = JitteredBackoff(0.001, 0.004, lambda: retries.append(1))
     ceilings = []
     for _ in range(5):
         ceilings.append(timer.next_delay())
