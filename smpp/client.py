@@ -333,7 +333,8 @@ class EsmeClient:
             encoding=None if gsm7 else "ucs2",
         )
 
-    async def _submit(self, message: SubmitSm, tlvs: UssdTlvs, lifetime: float) -> SmsSubmission:
+    async def _submit(self, message: SubmitSm, tlvs: UssdTlvs, lifetime: float, *,
+                      screen: bool = False) -> SmsSubmission:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + lifetime
         last: SubmissionStatus = "timeout"
@@ -342,7 +343,7 @@ class EsmeClient:
             async with asyncio.timeout_at(deadline):
                 async with self._window:
                     while True:
-                        outcome = await self._send_once(message, tlvs)
+                        outcome = await self._send_once(message, tlvs, screen)
                         if isinstance(outcome, Unsendable):
                             return SmsSubmission("failed")
                         if isinstance(outcome, LinkLost):
@@ -365,7 +366,7 @@ class EsmeClient:
         except TimeoutError:
             return SmsSubmission(last)
 
-    async def _send_once(self, template: SubmitSm, tlvs: UssdTlvs) -> Outcome:
+    async def _send_once(self, template: SubmitSm, tlvs: UssdTlvs, screen: bool) -> Outcome:
         # a fresh object per attempt: an old attempt may still sit in a dead sender task
         message = with_raw_tlvs(template, tlvs)
         log_id = f"{self._log_prefix}{next(self._log_ids)}"
@@ -373,7 +374,10 @@ class EsmeClient:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting[log_id] = future
         try:
-            await self._broker.enqueue(message)
+            if screen:
+                self._broker.enqueue_screen(message)
+            else:
+                await self._broker.enqueue(message)
             return await future
         finally:
             del self._waiting[log_id]
@@ -503,7 +507,7 @@ class EsmeClient:
             answer, tlvs = reply_message(
                 message, ussd, reply, self.settings.dialect, as_command="submit_sm"
             )
-            outcome = await self._submit(answer, tlvs, USSD_REPLY_LIFETIME)
+            outcome = await self._submit(answer, tlvs, USSD_REPLY_LIFETIME, screen=True)
             if outcome.status != "accepted":
                 log.warning(
                     "%s: reply to %s not accepted: %s %s",

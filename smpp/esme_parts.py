@@ -211,26 +211,36 @@ class ResponseOnlyCorrelator(SimpleCorrelator):  # type: ignore[misc]
 
 
 class Broker(AbstractBroker):  # type: ignore[misc]
-    """FIFO of outgoing messages; remembers the one in hand so a lost link loses nothing."""
+    """Outgoing messages in two FIFO lanes, USSD screens before SMS (a handset is waiting on
+    a screen, an SMS can wait milliseconds); remembers the one in hand so a lost link loses
+    nothing."""
 
     def __init__(self, is_wanted: Callable[[SmppMessage], bool]) -> None:
+        self._screens: deque[SmppMessage] = deque()
         self._items: deque[SmppMessage] = deque()
         self._nonempty = asyncio.Event()
         self._is_wanted = is_wanted
         self.in_hand: SmppMessage | None = None
+        self._in_hand_is_screen = False
 
     async def enqueue(self, message: SmppMessage) -> None:
         self._items.append(message)
         self._nonempty.set()
 
+    def enqueue_screen(self, message: SmppMessage) -> None:
+        """Queue a USSD screen ahead of every SMS not yet sent."""
+        self._screens.append(message)
+        self._nonempty.set()
+
     async def dequeue(self) -> SmppMessage:
         while True:
-            while not self._items:
+            while not self._screens and not self._items:
                 self._nonempty.clear()
                 await self._nonempty.wait()
-            message = self._items.popleft()
+            is_screen = bool(self._screens)
+            message = self._screens.popleft() if is_screen else self._items.popleft()
             if self._is_wanted(message):
-                self.in_hand = message
+                self.in_hand, self._in_hand_is_screen = message, is_screen
                 return message
 
     def sent(self, message: SmppMessage) -> None:
@@ -239,7 +249,7 @@ class Broker(AbstractBroker):  # type: ignore[misc]
 
     def requeue_in_hand(self) -> None:
         if self.in_hand is not None:
-            self._items.appendleft(self.in_hand)
+            (self._screens if self._in_hand_is_screen else self._items).appendleft(self.in_hand)
             self._nonempty.set()
             self.in_hand = None
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from aiosmpplib import PhoneNumber, SubmitSm
+
 from smpp.client import EsmeClient
-from smpp.esme_parts import JitteredBackoff
+from smpp.esme_parts import Broker, JitteredBackoff
 from smpp.ussd import UssdReply, UssdRequest
 from tests.smscs import misbehaving, pdus
 from tests.smscs.base import ScriptedSmsc
@@ -388,3 +390,21 @@ async def test_once_stopping_an_sms_waiting_for_a_lost_link_ends_now_and_is_neve
     finally:
         await client.stop()
         await smsc.stop()
+
+
+async def test_screens_leave_before_queued_sms_and_a_requeued_message_keeps_its_lane() -> None:
+    # a handset waits on its screen; an SMS queued behind a burst can wait milliseconds
+    broker = Broker(lambda message: True)
+    sms = [SubmitSm(short_message=f"sms {i}", destination=PhoneNumber("79161234567"))
+           for i in range(3)]
+    screens = [SubmitSm(short_message=f"screen {i}", destination=PhoneNumber("79161234567"))
+               for i in range(2)]
+    for message in sms:
+        await broker.enqueue(message)
+    broker.enqueue_screen(screens[0])
+    first = await broker.dequeue()
+    broker.requeue_in_hand()  # the link went with it in hand: it goes first in its lane again
+    broker.enqueue_screen(screens[1])
+    order = [(await broker.dequeue()).short_message for _ in range(5)]
+    assert first is screens[0]
+    assert order == ["screen 0", "screen 1", "sms 0", "sms 1", "sms 2"]
