@@ -67,7 +67,7 @@ class SqliteWriter:
         """Commit what ``body`` wrote and return its result; roll it back if it raises.
 
         A caller cancelled before its batch starts is left out; once started, the batch
-        finishes and commits whatever the caller's cancellation."""
+        finishes and commits even if the caller is cancelled meanwhile."""
         loop = asyncio.get_running_loop()
         job = _Job(body, loop.create_future())
         self._queued.append(job)
@@ -89,14 +89,15 @@ class SqliteWriter:
                     work = loop.run_in_executor(self._executor, self._transaction, batch)
                     try:
                         outcomes = await asyncio.shield(work)
-                    except BaseException as error:  # BEGIN or COMMIT failed: all of it did
-                        if isinstance(error, asyncio.CancelledError):
-                            await asyncio.wait([work])
+                    except asyncio.CancelledError:  # the loop is closing: let the batch end
+                        await asyncio.wait([work])
+                        for job in batch:
+                            job.future.cancel()
+                        raise
+                    except Exception as error:  # BEGIN or COMMIT failed: all of it did
                         for job in batch:
                             if not job.future.done():
                                 job.future.set_exception(error)
-                        if isinstance(error, asyncio.CancelledError):
-                            raise
                         continue
                 for job, (ok, value) in zip(batch, outcomes, strict=True):
                     if job.future.done():
