@@ -325,10 +325,14 @@ async def test_one_lost_submit_response_does_not_drop_a_live_link() -> None:
     client = await started(smsc, response_timeout=0.5)
     try:
         assert (await client.submit_sms("79161234567", "lost")).status == "timeout"
-        await asyncio.sleep(1.0)  # the probe's enquire_link is answered: the link stays
+        for _ in range(200):  # the probe's enquire_link goes out and is answered
+            if smsc.enquire_links:
+                break
+            await asyncio.sleep(0.05)
+        assert smsc.enquire_links >= 1
+        await asyncio.sleep(1.0)  # past the probe's own deadline: the link stays
         assert (await client.submit_sms("79161234567", "kept")).status == "accepted"
         assert smsc.binds == 1
-        assert smsc.enquire_links >= 1
     finally:
         await client.stop()
         await smsc.stop()
@@ -338,7 +342,8 @@ async def test_sms_whose_deadline_passed_while_queued_is_not_sent_later() -> Non
     # the caller was told "timeout" and will retry (the outbox does): sending the old copy
     # after the reconnect as well would deliver the SMS twice
     smsc = misbehaving.DropsOnFirstSubmit()
-    client = await started(smsc, response_timeout=0.3, reconnect_min=1.0, reconnect_max=1.0)
+    # the re-bind (2-4 s away, jittered) comes only after the SMS's deadline (1 s)
+    client = await started(smsc, response_timeout=1.0, reconnect_min=4.0, reconnect_max=4.0)
     try:
         assert (await client.submit_sms("79161234567", "too late")).status == "timeout"
         await smsc.wait_binds(2)
@@ -375,7 +380,8 @@ async def test_stop_does_not_wait_for_answers_that_can_no_longer_go_out() -> Non
 
 async def test_once_stopping_an_sms_waiting_for_a_lost_link_ends_now_and_is_never_sent() -> None:
     smsc = misbehaving.DropsOnFirstSubmit()
-    client = await started(smsc, response_timeout=120.0, reconnect_min=1.0, reconnect_max=1.0)
+    # the re-bind comes 1.5-3 s after the drop: long after the checks before it
+    client = await started(smsc, response_timeout=120.0, reconnect_min=3.0, reconnect_max=3.0)
     try:
         waiting = asyncio.ensure_future(client.submit_sms("79161234567", "in hand"))
         await smsc.wait_for(lambda: smsc.dropped == 1)  # the link goes, submit_sm unanswered
