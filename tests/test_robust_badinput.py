@@ -257,13 +257,27 @@ async def test_a_failing_store_gives_a_polite_screen_and_no_trace(
             await session.execute(text("DROP TABLE balances"))
         result = await stack.simulator.dial(ENGLISH, "*100#")
         assert result.session_ended
-        # the subscriber's language may be unknowable with the store failing: the default
-        unavailable = stack.gateway.engine.final_message("service_unavailable", None).text
+        # the subscriber's language was read before the balance failed: the apology is in it
+        unavailable = stack.gateway.engine.final_message("service_unavailable", "en").text
         assert result.screens == [unavailable]
         # the operator's log has one line saying why, the handset only the polite screen
         assert "store unavailable" in caplog.text
         menu = await stack.simulator.dial(ENGLISH, "*111#")  # other services still answer
         assert "Balance" in menu.screens[0]
+
+
+async def test_a_store_failing_mid_dialogue_apologises_in_the_subscribers_language(
+        tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        async with stack.running.db.write() as session:
+            await session.execute(text("DROP TABLE sms_outbox"))  # *111*25# cannot commit
+        result = await stack.simulator.dial(ENGLISH, "*111#", replies=["25"])
+        assert "Balance" in result.screens[0]  # the menu, read while the store still answered
+        engine = stack.gateway.engine
+        assert result.screens[1:] == [engine.final_message("service_unavailable", "en").text]
+        assert result.session_ended
+        assert engine.final_message("service_unavailable", "en").text != \
+            engine.final_message("service_unavailable", None).text  # the default is Russian
 
 
 JSON_VALUES = st.recursive(

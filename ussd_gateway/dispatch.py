@@ -62,6 +62,7 @@ class UssdDispatcher:
         code = "-"
         outcome = "error"
         masked = _safe_mask(request.msisdn)
+        known = _Known()
         try:
             if request.is_abort:
                 outcome = "aborted"
@@ -74,7 +75,7 @@ class UssdDispatcher:
                 outcome = "bad_msisdn"
                 return UssdReply(self._text("not_subscriber", None), final=True)
             masked = mask_msisdn(msisdn)
-            reply, code, outcome = await self._walk(request, msisdn)
+            reply, code, outcome = await self._walk(request, msisdn, known)
             return reply
         except Exception as exc:
             if isinstance(exc, StoreUnavailable):
@@ -85,7 +86,7 @@ class UssdDispatcher:
                 log.exception("ussd request failed conn=%s msisdn=%s", request.connection,
                               masked)
             await self._forget_quietly(request.session_key)
-            return UssdReply(self._text("service_unavailable", None), final=True)
+            return UssdReply(self._text("service_unavailable", known.language), final=True)
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.ussd_step_seconds.observe(elapsed)
@@ -94,7 +95,8 @@ class UssdDispatcher:
                      request.connection, masked, code,
                      "begin" if request.is_begin else "reply", outcome, elapsed * 1000)
 
-    async def _walk(self, request: UssdRequest, msisdn: str) -> tuple[UssdReply, str, str]:
+    async def _walk(self, request: UssdRequest, msisdn: str,
+                    known: _Known) -> tuple[UssdReply, str, str]:
         engine = self._engine()
         if request.is_begin:
             if await self._sessions.delete(request.session_key):
@@ -102,18 +104,21 @@ class UssdDispatcher:
             code = _service_code(request.text, engine.codes)
             left = await self._left_dialogue(msisdn, code, request.text)
             if left is not None:
+                known.language = left.language
                 step = engine.resume(left)
             else:
                 language = await self._actions.language_of(msisdn) or self._default_language
+                known.language = language
                 step = engine.begin(request.text, language)
         else:
             saved = await self._sessions.load(request.session_key)
             if saved is None:
-                known = await self._actions.language_of(msisdn)
-                return (UssdReply(self._text("session_expired", known), final=True), "-",
+                language_read = await self._actions.language_of(msisdn)
+                return (UssdReply(self._text("session_expired", language_read), final=True), "-",
                         "expired")
             code = str(saved.get("c") or "-")
             state = SessionState.from_dict(saved["s"])
+            known.language = state.language
             step = engine.advance(state, request.text)
         screen = await self._run_actions(engine, step, msisdn)
         if screen.final:
@@ -153,6 +158,16 @@ class UssdDispatcher:
 
     def _text(self, key: str, language: str | None) -> str:
         return self._engine().final_message(key, language).text
+
+
+class _Known:
+    """What one request has learnt so far, for its error screen: the subscriber's language
+    once read (from the store or the saved session)."""
+
+    __slots__ = ("language",)
+
+    def __init__(self) -> None:
+        self.language: str | None = None
 
 
 def _service_code(dialed: str, known: frozenset[str]) -> str:
