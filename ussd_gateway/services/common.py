@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Insert, bindparam, select
+from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,11 +45,26 @@ LOCK_SUBSCRIBER = (
 )
 
 
-def upsert(dialect: str, model: type[Any], key: Sequence[str], update: Sequence[str]) -> Insert:
-    """INSERT, or on a conflict over ``key`` set the ``update`` columns from the new row."""
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-    return statement.on_conflict_do_update(
-        index_elements=list(key), set_={column: statement.excluded[column] for column in update})
+def upsert(dialect: str, model: type[object], key: Sequence[str],
+           update: Sequence[str]) -> Insert:
+    """INSERT, or on a conflict over ``key`` set the ``update`` columns from the new row.
+
+    Built once per dialect and columns, and reused: building one (its ``excluded`` alias
+    with a proxy per column, then its cache key) costs more CPU than executing it.
+    """
+    cache_key = (dialect, model, tuple(key), tuple(update))
+    statement = _UPSERTS.get(cache_key)
+    if statement is None:
+        insert_into = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+        statement = _UPSERTS[cache_key] = insert_into.on_conflict_do_update(
+            index_elements=list(key),
+            set_={column: insert_into.excluded[column] for column in update})
+    return statement
+
+
+_UPSERTS: dict[tuple[str, type[object], tuple[str, ...], tuple[str, ...]], Insert] = {}
+
+INSERT_AUDIT = insert(AuditRow)
 
 
 def audit(
@@ -75,7 +89,7 @@ def audit_values(
     action: str,
     details: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
-    """The columns of one audit row (for ``insert(AuditRow)`` in a Core transaction)."""
+    """The columns of one audit row (for ``INSERT_AUDIT`` in a Core transaction)."""
     return {
         "at": at,
         "msisdn": msisdn,

@@ -6,6 +6,7 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.engine import Connection
 
 from ussd_gateway.services.common import (
+    INSERT_AUDIT,
     LOCK_SUBSCRIBER,
     Clock,
     audit_values,
@@ -21,7 +22,7 @@ from ussd_gateway.services.results import (
 )
 from ussd_gateway.services.settings import ServiceSettings
 from ussd_gateway.store.database import Database
-from ussd_gateway.store.models import AuditRow, EnabledServiceRow
+from ussd_gateway.store.models import EnabledServiceRow
 
 NUMBER_MANAGEMENT = "number_management"
 
@@ -57,7 +58,7 @@ class NumberManagementService:
             connection.execute(insert(EnabledServiceRow), {
                 "msisdn": msisdn, "service_code": NUMBER_MANAGEMENT, "enabled_at": now,
                 "channel": channel})
-            connection.execute(insert(AuditRow), audit_values(
+            connection.execute(INSERT_AUDIT, audit_values(
                 at=now, msisdn=msisdn, channel=channel, action="service.enabled",
                 details={"service": NUMBER_MANAGEMENT}))
             return Enabled()
@@ -75,7 +76,7 @@ class NumberManagementService:
                 return NotSubscriber()
             if not connection.execute(_DISABLE, {"msisdn": msisdn}).rowcount:
                 return AlreadyDisabled()
-            connection.execute(insert(AuditRow), audit_values(
+            connection.execute(INSERT_AUDIT, audit_values(
                 at=now, msisdn=msisdn, channel=channel, action="service.disabled",
                 details={"service": NUMBER_MANAGEMENT}))
             return Disabled()

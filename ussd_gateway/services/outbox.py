@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Update, delete, func, select, update
+from sqlalchemy import Update, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,7 +98,7 @@ def sms_values(
     cipher: BodyCipher | None = None,
     expires_in: timedelta,
 ) -> dict[str, object]:
-    """The columns of one new outbox row (for ``insert(OutboxRow)`` in a Core transaction)."""
+    """The columns of one new outbox row (for ``INSERT_SMS`` in a Core transaction)."""
     return {
         "destination": destination,
         "body": None if cipher else text,
@@ -115,17 +115,18 @@ def sms_values(
     }
 
 
-def supersede_statement(destination: str, purpose: str) -> Update:
-    """Drop unsent messages of ``purpose`` to ``destination`` (an old password, replaced)."""
-    return (
-        update(OutboxRow)
-        .where(
-            OutboxRow.destination == destination,
-            OutboxRow.purpose == purpose,
-            OutboxRow.state == PENDING,
-        )
-        .values(state=SUPERSEDED, body=None, body_encrypted=None)
+# Drop unsent messages of a purpose to a number (an old password, replaced); parameters
+# ``to`` and ``of_purpose``.
+SUPERSEDE = (
+    update(OutboxRow)
+    .where(
+        OutboxRow.destination == bindparam("to"),
+        OutboxRow.purpose == bindparam("of_purpose"),
+        OutboxRow.state == PENDING,
     )
+    .values(state=SUPERSEDED, body=None, body_encrypted=None)
+)
+INSERT_SMS = insert(OutboxRow)
 
 
 def _receipt_state(state: str) -> str:

@@ -20,6 +20,7 @@ from ussd_gateway.security.encryption import BodyCipher
 from ussd_gateway.security.hashing import PermanentHasher, TemporaryHasher
 from ussd_gateway.security.passwords import check_password_policy, generate_password
 from ussd_gateway.services.common import (
+    INSERT_AUDIT,
     LOCK_SUBSCRIBER,
     Clock,
     audit,
@@ -29,7 +30,7 @@ from ussd_gateway.services.common import (
     upsert,
     utc_now,
 )
-from ussd_gateway.services.outbox import sms_values, supersede_statement
+from ussd_gateway.services.outbox import INSERT_SMS, SUPERSEDE, sms_values
 from ussd_gateway.services.results import (
     ChangeResult,
     InvalidCredentials,
@@ -45,9 +46,7 @@ from ussd_gateway.services.results import (
 from ussd_gateway.services.settings import ServiceSettings
 from ussd_gateway.store.database import Database
 from ussd_gateway.store.models import (
-    AuditRow,
     CredentialRow,
-    OutboxRow,
     PasswordIssueRow,
 )
 
@@ -59,6 +58,7 @@ _RECENT_ISSUES = (
            PasswordIssueRow.issued_at > bindparam("since"))
     .order_by(PasswordIssueRow.issued_at)
 )
+_INSERT_ISSUE = insert(PasswordIssueRow)
 _FORGET_ISSUES = delete(PasswordIssueRow).where(
     PasswordIssueRow.msisdn == bindparam("msisdn"),
     PasswordIssueRow.issued_at <= bindparam("since"),
@@ -136,23 +136,23 @@ class PasswordService:
             recent = connection.execute(_RECENT_ISSUES, {"msisdn": msisdn, "since": since})
             limited = self._rate_limit([row.issued_at for row in recent], now)
             if limited is not None:
-                connection.execute(insert(AuditRow), audit_values(
+                connection.execute(INSERT_AUDIT, audit_values(
                     at=now, msisdn=msisdn, channel=channel, action="password.rate_limited",
                     details={"retry_after_s": int(limited.retry_after.total_seconds())}))
                 return limited
             # older issues no longer count (the audit log keeps them)
             connection.execute(_FORGET_ISSUES, {"msisdn": msisdn, "since": since})
-            connection.execute(insert(PasswordIssueRow),
+            connection.execute(_INSERT_ISSUE,
                                {"msisdn": msisdn, "issued_at": now, "channel": channel})
             connection.execute(_set_temporary(connection.dialect.name), {
                 "msisdn": msisdn, "temporary_hash": digest, "temporary_expires_at": expires_at,
                 "updated_at": now, "must_change": True, "failed_attempts": 0})
-            connection.execute(supersede_statement(msisdn, PASSWORD_SMS))
-            connection.execute(insert(OutboxRow), sms_values(
+            connection.execute(SUPERSEDE, {"to": msisdn, "of_purpose": PASSWORD_SMS})
+            connection.execute(INSERT_SMS, sms_values(
                 destination=msisdn, text=self._sms_text(subscriber.language, password), now=now,
                 purpose=PASSWORD_SMS, cipher=self._cipher,
                 expires_in=min(policy.validity, self._settings.outbox.max_age)))
-            connection.execute(insert(AuditRow), audit_values(
+            connection.execute(INSERT_AUDIT, audit_values(
                 at=now, msisdn=msisdn, channel=channel, action="password.issued",
                 details={"expires_at": expires_at.isoformat()}))
             return PasswordIssued(expires_at=expires_at)
