@@ -23,7 +23,18 @@ def generate_password(length: int, alphabet: str = LOOK_ALIKE_FREE_ALPHABET) -> 
         raise ValueError("a password shorter than 4 characters is not a password")
     if len(set(alphabet)) < 10:
         raise ValueError("the password alphabet needs at least 10 distinct characters")
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    # One draw from the OS per password, not one per character (secrets.choice): bytes at or
+    # above the largest multiple of the alphabet's size are dropped, so no character is
+    # likelier than another.
+    size = len(alphabet)
+    if size > 256:
+        return "".join(secrets.choice(alphabet) for _ in range(length))
+    usable = 256 - 256 % size
+    chosen: list[str] = []
+    while len(chosen) < length:
+        chosen.extend(alphabet[byte % size] for byte in secrets.token_bytes(length * 2)
+                      if byte < usable)
+    return "".join(chosen[:length])
 
 
 def check_password_policy(
