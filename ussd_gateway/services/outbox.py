@@ -152,15 +152,19 @@ def receipt_statement(smsc_message_id: str, state: str, now: datetime) -> Update
 
 def apply_early_receipt(connection: Connection, smsc_message_id: str) -> None:
     """Apply a receipt that arrived before the message was recorded as sent."""
-    early = connection.execute(
-        select(EarlyReceiptRow.receipt_state, EarlyReceiptRow.received_at)
-        .where(EarlyReceiptRow.smsc_message_id == smsc_message_id)
-    ).first()
+    early = connection.execute(_EARLY_RECEIPT, {"smsc_id": smsc_message_id}).first()
     if early is not None:
         connection.execute(receipt_statement(smsc_message_id, early.receipt_state,
                                              early.received_at))
-        connection.execute(delete(EarlyReceiptRow)
-                           .where(EarlyReceiptRow.smsc_message_id == smsc_message_id))
+        connection.execute(_FORGET_EARLY_RECEIPT, {"smsc_id": smsc_message_id})
+
+
+_EARLY_RECEIPT = (
+    select(EarlyReceiptRow.receipt_state, EarlyReceiptRow.received_at)
+    .where(EarlyReceiptRow.smsc_message_id == bindparam("smsc_id"))
+)
+_FORGET_EARLY_RECEIPT = delete(EarlyReceiptRow).where(
+    EarlyReceiptRow.smsc_message_id == bindparam("smsc_id"))
 
 
 class OutboxService:

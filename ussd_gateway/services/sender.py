@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 
 from ussd_gateway.msisdn import mask_msisdn
@@ -46,6 +46,39 @@ from ussd_gateway.store.models import OutboxRow
 
 log = logging.getLogger(__name__)
 
+
+# The outbox statements, built once (bound parameters by name).
+_DUE = or_(
+    and_(OutboxRow.state == PENDING, OutboxRow.next_attempt_at <= bindparam("now")),
+    and_(OutboxRow.state == SENDING, OutboxRow.claimed_until <= bindparam("now")),
+)
+_EXPIRE = (
+    update(OutboxRow)
+    .where(_DUE, OutboxRow.expires_at <= bindparam("now"))
+    .values(state=EXPIRED, body=None, body_encrypted=None, claim_token=None)
+)
+_DUE_IDS = (
+    select(OutboxRow.id)
+    .where(_DUE)
+    .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
+_TAKE = (
+    update(OutboxRow)
+    .where(OutboxRow.id.in_(bindparam("ids", expanding=True)))
+    .values(state=SENDING, claim_token=bindparam("token"), claimed_until=bindparam("until"),
+            attempts=OutboxRow.attempts + 1)
+)
+_TAKEN = (
+    select(OutboxRow.id, OutboxRow.destination, OutboxRow.body, OutboxRow.body_encrypted,
+           OutboxRow.attempts)
+    .where(OutboxRow.id.in_(bindparam("ids", expanding=True)))
+    .order_by(OutboxRow.id)
+)
+# An outcome, only if the claim is still ours: the SET columns are the parameters' other keys.
+_MARK = update(OutboxRow).where(OutboxRow.id == bindparam("b_id"),
+                                OutboxRow.claim_token == bindparam("b_token"))
 
 @dataclass(frozen=True)
 class _Claimed:
@@ -128,48 +161,13 @@ class OutboxSender:
         return attempted
 
     def _claim(self, connection: Connection, now: datetime) -> list[_Claimed]:
-        due = or_(
-            and_(OutboxRow.state == PENDING, OutboxRow.next_attempt_at <= now),
-            and_(OutboxRow.state == SENDING, OutboxRow.claimed_until <= now),
-        )
-        connection.execute(
-            update(OutboxRow)
-            .where(due, OutboxRow.expires_at <= now)
-            .values(state=EXPIRED, body=None, body_encrypted=None, claim_token=None)
-        )
-        ids = list(
-            connection.scalars(
-                select(OutboxRow.id)
-                .where(due)
-                .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-                .limit(self._settings.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-        )
+        connection.execute(_EXPIRE, {"now": now})
+        ids = list(connection.scalars(_DUE_IDS, {"now": now, "batch": self._settings.batch_size}))
         if not ids:
             return []
-        connection.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(ids))
-            .values(
-                state=SENDING,
-                claim_token=self._token,
-                claimed_until=now + self._settings.lease,
-                attempts=OutboxRow.attempts + 1,
-            )
-        )
-        rows = connection.execute(
-            select(
-                OutboxRow.id,
-                OutboxRow.destination,
-                OutboxRow.body,
-                OutboxRow.body_encrypted,
-                OutboxRow.attempts,
-            )
-            .where(OutboxRow.id.in_(ids))
-            .order_by(OutboxRow.id)
-        )
-        return [_Claimed(*row) for row in rows]
+        connection.execute(_TAKE, {"ids": ids, "token": self._token,
+                                   "until": now + self._settings.lease})
+        return [_Claimed(*row) for row in connection.execute(_TAKEN, {"ids": ids})]
 
     async def _send(self, message: _Claimed) -> SmsSubmitResult:
         try:
@@ -204,11 +202,9 @@ class OutboxSender:
         def record(connection: Connection) -> list[bool]:
             kept = []
             for message, result in outcomes:
-                updated = connection.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id == message.id, OutboxRow.claim_token == self._token)
-                    .values(**self._outcome_values(message, result, now))
-                )
+                updated = connection.execute(_MARK, {
+                    "b_id": message.id, "b_token": self._token,
+                    **self._outcome_values(message, result, now)})
                 kept.append(bool(updated.rowcount))
                 if updated.rowcount and isinstance(result, SmsAccepted):
                     apply_early_receipt(connection, result.message_id)
