@@ -30,6 +30,7 @@ _ENABLED = select(EnabledServiceRow.msisdn).where(
     EnabledServiceRow.msisdn == bindparam("msisdn"),
     EnabledServiceRow.service_code == NUMBER_MANAGEMENT,
 )
+_ENABLE = insert(EnabledServiceRow)
 _DISABLE = delete(EnabledServiceRow).where(
     EnabledServiceRow.msisdn == bindparam("msisdn"),
     EnabledServiceRow.service_code == NUMBER_MANAGEMENT,
@@ -55,7 +56,7 @@ class NumberManagementService:
                 return NotSubscriber()
             if connection.execute(_ENABLED, {"msisdn": msisdn}).first() is not None:
                 return AlreadyEnabled()
-            connection.execute(insert(EnabledServiceRow), {
+            connection.execute(_ENABLE, {
                 "msisdn": msisdn, "service_code": NUMBER_MANAGEMENT, "enabled_at": now,
                 "channel": channel})
             connection.execute(INSERT_AUDIT, audit_values(
