@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ussd_gateway.config import AdminToken
+from ussd_gateway.config import AdminToken, IpNetwork
 from ussd_gateway.http import HttpDeps, build_app
 from ussd_gateway.metrics import Metrics
 from ussd_gateway.services import (
@@ -146,6 +146,7 @@ class ApiOptions:
     max_body_bytes: int = 64 * 1024
     password_requests_per_client: int = 50
     smpp_status_error: Exception | None = None
+    trusted_proxies: tuple[IpNetwork, ...] = ()
 
 
 async def start_api(tmp_path: Path, options: ApiOptions | None = None
@@ -177,6 +178,7 @@ async def start_api(tmp_path: Path, options: ApiOptions | None = None
         admin_tokens=(AdminToken(name="day-shift", token="another-operator-token-xyz"),
                       AdminToken(name=OPERATOR_NAME, token=OPERATOR_TOKEN)),
         password_requests_per_client=options.password_requests_per_client,
+        trusted_proxies=options.trusted_proxies,
         token_lifetime=timedelta(minutes=30),
     )
     app = build_app(deps, max_body_bytes=options.max_body_bytes)

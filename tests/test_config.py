@@ -106,6 +106,12 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
             {"name": "in", "mode": "smsc", "listen": "0.0.0.0:2775", "system_id": "c",
              "allow": ["10.0.0.300/8"]}),
          "smpp.connections[1].allow[0]: '10.0.0.300/8' is not an IP network"),
+        (lambda c: c["http"].update(trusted_proxies=["10.0.0.0/8", "proxy.example"]),
+         "http.trusted_proxies[1]: 'proxy.example' is not an IP network"),
+        (lambda c: c["http"].update(trusted_proxies=["::1", 3]),
+         "http.trusted_proxies[1]: expected a string, got 3"),
+        (lambda c: c["http"].update(trusted_proxies="10.0.0.0/8"),
+         "http.trusted_proxies: expected a list of strings"),
     ],
 )
 def test_bad_value_is_refused_naming_the_key(tmp_path: Path, change: Any, message: str) -> None:
@@ -116,6 +122,14 @@ def test_bad_value_is_refused_naming_the_key(tmp_path: Path, change: Any, messag
     assert str(info.value).startswith(message)
 
 
+def test_trusted_proxies_take_addresses_and_networks(tmp_path: Path) -> None:
+    assert parse_config(shipped(), base_dir=tmp_path, environ=ENV).http.trusted_proxies == ()
+    raw = shipped()
+    raw["http"]["trusted_proxies"] = ["10.1.2.3", "192.168.0.0/16", "fd00::/8"]
+    trusted = parse_config(raw, base_dir=tmp_path, environ=ENV).http.trusted_proxies
+    assert [str(network) for network in trusted] == ["10.1.2.3/32", "192.168.0.0/16", "fd00::/8"]
+
+
 def test_cli_refuses_a_bad_config_with_one_line(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "config.toml"
@@ -123,6 +137,17 @@ def test_cli_refuses_a_bad_config_with_one_line(tmp_path: Path,
     assert main(["run", "--config", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "ussd-gateway: config error: http.port: must be at least 0, got -1"
+
+
+def test_cli_names_a_bad_trusted_proxy(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "config.toml"
+    bad.write_text((REPO / "config.toml").read_text().replace(
+        "trusted_proxies = []", 'trusted_proxies = ["10.0.0.0/8", "10.0.0.0/33"]'))
+    assert main(["run", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("ussd-gateway: config error: http.trusted_proxies[1]: "
+                   "'10.0.0.0/33' is not an IP network")
 
 
 def test_missing_config_file_is_named(tmp_path: Path) -> None:

@@ -69,6 +69,8 @@ class HttpConfig:
     port: int = 8080
     admin_tokens: tuple[AdminToken, ...] = ()
     max_body_bytes: int = 1024 * 1024
+    # Reverse proxies / load balancers allowed to name the client in X-Forwarded-For.
+    trusted_proxies: tuple[IpNetwork, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,7 @@ def _http(table: Table, env: Mapping[str, str]) -> HttpConfig:
         port=table.integer("port", 8080, minimum=0, maximum=65535),
         admin_tokens=tuple(tokens),
         max_body_bytes=table.integer("max_body_bytes", 1024 * 1024, minimum=1024),
+        trusted_proxies=_networks(table, "trusted_proxies", []),
     )
     table.reject_unknown()
     return result
@@ -354,8 +357,7 @@ def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionCo
         password = entry.secret("password", env)
         if len(password) > 8:
             raise ConfigError(f"{entry.key('password')}: longer than 8 characters (SMPP limit)")
-        allow = tuple(_network(entry.key("allow") + f"[{i}]", n)
-                      for i, n in enumerate(entry.texts("allow", ["127.0.0.0/8", "::1/128"])))
+        allow = _networks(entry, "allow", ["127.0.0.0/8", "::1/128"])
         result.append(SmppConnectionConfig(
             name=name, mode=mode, host=host, port=port, system_id=system_id, password=password,
             dialect=_dialect(entry),
@@ -382,6 +384,11 @@ def _listen(entry: Table) -> tuple[str, int]:
     if not sep or not port_text.isdigit() or not host or not 0 <= int(port_text) <= 65535:
         raise ConfigError(f"{entry.key('listen')}: expected HOST:PORT, got {listen!r}")
     return host.strip("[]"), int(port_text)
+
+
+def _networks(table: Table, name: str, default: list[str]) -> tuple[IpNetwork, ...]:
+    return tuple(_network(f"{table.key(name)}[{index}]", text)
+                 for index, text in enumerate(table.texts(name, default)))
 
 
 def _network(key: str, text: str) -> IpNetwork:

@@ -21,7 +21,7 @@ _PASSWORD_ON_ITS_WAY = ("If the number is a subscriber of ours, an SMS with a pa
 
 async def request_password(call: Call) -> web.StreamResponse:
     limiter = call.request.app[PASSWORD_LIMITER_KEY]
-    wait = limiter.hit(call.request.remote or "unknown", call.deps.clock())
+    wait = limiter.hit(call.client_address, call.deps.clock())
     if wait is not None:
         seconds = wait.total_seconds()
         raise Problem("client-rate-limited", "too many password requests from your address",

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..config import AdminToken
+from ..config import AdminToken, IpNetwork
 from ..metrics import Metrics
 from ..services import SelfCare
 from ..sessions.base import SessionStore
@@ -41,4 +41,6 @@ class HttpDeps:
     # In place of the site's robot check on "get password by SMS".
     password_requests_per_client: int = 5
     password_request_window: timedelta = timedelta(minutes=15)
+    # Reverse proxies whose X-Forwarded-For names the client; empty: the socket peer is.
+    trusted_proxies: tuple[IpNetwork, ...] = ()
     clock: Callable[[], datetime] = _utc_now

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from .auth import operator_name, subscriber_claims
+from .client_address import resolve_client_address
 from .deps import HttpDeps
 from .problems import Problem
 from .schema import Schema, validate
@@ -47,6 +48,14 @@ class Call:
 
     def path(self, name: str) -> str:
         return self.request.match_info[name]
+
+    @property
+    def client_address(self) -> str:
+        """The caller's IP address, as forwarded by a trusted proxy; "unknown" without one."""
+        forwarded_for = self.request.headers.getall("X-Forwarded-For", [])
+        resolved = resolve_client_address(self.request.remote, forwarded_for,
+                                          self.deps.trusted_proxies)
+        return resolved or "unknown"
 
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
