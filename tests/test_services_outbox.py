@@ -24,6 +24,7 @@ from ussd_gateway.services import (
     ServiceSettings,
     SmsAccepted,
     SmsPermanentFailure,
+    SmsSubmitResult,
     SmsTemporaryFailure,
     SmsThrottled,
 )
@@ -306,3 +307,42 @@ async def test_a_receipt_that_overtakes_the_sent_record_is_not_lost(
     message = await outbox.get(message_id)
     assert message is not None
     assert (message.state, message.receipt_state) == ("delivered", "DELIVRD")
+
+
+class _LinkLostMidSend(RecordingTransport):
+    """The first submission hangs until released, then fails as if the link dropped; the
+    rest are accepted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def submit_sms(self, destination: str, text: str) -> SmsSubmitResult:
+        if not self.in_flight.is_set():
+            self.in_flight.set()
+            await self.release.wait()
+            return SmsTemporaryFailure("link lost")
+        return await super().submit_sms(destination, text)
+
+
+async def test_a_password_superseded_while_its_sms_is_being_sent_never_arrives_later(
+    db: Database, care: SelfCare, service_settings: ServiceSettings, clock: FakeClock
+) -> None:
+    sms = _LinkLostMidSend()
+    sender = make_sender(db, sms, service_settings, clock)
+    await care.passwords.issue_temporary(ALICE, channel="ussd")
+    sending = asyncio.create_task(sender.drain_once())
+    await sms.in_flight.wait()
+    # the subscriber asks again while the first SMS is on its way, and that attempt fails
+    await care.passwords.issue_temporary(ALICE, channel="ussd")
+    sms.release.set()
+    await sending
+    clock.advance(timedelta(hours=1))  # past any retry back-off
+    await sender.drain_once()
+
+    assert len(sms.accepted) == 1, "only the newest password's SMS goes out"
+    current = sms.password_sent_to(ALICE)
+    assert isinstance(await care.passwords.verify_login(ALICE, current, channel="web"), LoginOk)
+    assert sorted(m.state for m in await care.outbox.messages_to(ALICE)) == ["sent",
+                                                                               "superseded"]

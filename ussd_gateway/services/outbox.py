@@ -116,13 +116,15 @@ def sms_values(
 
 
 # Drop unsent messages of a purpose to a number (an old password, replaced); parameters
-# ``to`` and ``of_purpose``.
+# ``to`` and ``of_purpose``. One being sent right now is marked too: if that attempt
+# fails it is not retried (the sender only puts back what is still ``sending``), so the
+# stale password can never arrive after the new one.
 SUPERSEDE = (
     update(OutboxRow)
     .where(
         OutboxRow.destination == bindparam("to"),
         OutboxRow.purpose == bindparam("of_purpose"),
-        OutboxRow.state == PENDING,
+        OutboxRow.state.in_((PENDING, SENDING)),
     )
     .values(state=SUPERSEDED, body=None, body_encrypted=None)
 )

@@ -79,6 +79,9 @@ _TAKEN = (
 # An outcome, only if the claim is still ours: the SET columns are the parameters' other keys.
 _MARK = update(OutboxRow).where(OutboxRow.id == bindparam("b_id"),
                                 OutboxRow.claim_token == bindparam("b_token"))
+# A failed attempt goes back to the queue only if nothing superseded it meanwhile.
+_MARK_FOR_RETRY = _MARK.where(OutboxRow.state == SENDING)
+
 
 @dataclass(frozen=True)
 class _Claimed:
@@ -202,7 +205,8 @@ class OutboxSender:
         def record(connection: Connection) -> list[bool]:
             kept = []
             for message, result in outcomes:
-                updated = connection.execute(_MARK, {
+                retry = isinstance(result, SmsThrottled | SmsTemporaryFailure)
+                updated = connection.execute(_MARK_FOR_RETRY if retry else _MARK, {
                     "b_id": message.id, "b_token": self._token,
                     **self._outcome_values(message, result, now)})
                 kept.append(bool(updated.rowcount))
@@ -214,8 +218,13 @@ class OutboxSender:
         for (message, result), ours in zip(outcomes, kept, strict=True):
             masked = mask_msisdn(message.destination)
             if not ours:
-                log.warning("outbox: lost the claim on message %d to %s before recording",
-                            message.id, masked)
+                if isinstance(result, SmsAccepted):
+                    log.warning("outbox: message %d to %s was accepted, but its lease had run "
+                                "out and another sender took it: it may arrive twice",
+                                message.id, masked)
+                else:
+                    log.info("outbox: message %d to %s not retried here: superseded by a "
+                             "newer one, or taken by another sender", message.id, masked)
             elif isinstance(result, SmsAccepted):
                 log.info("outbox: message %d to %s accepted as %s", message.id, masked,
                          result.message_id)
