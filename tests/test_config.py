@@ -88,6 +88,10 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
          "store.url: 'mysql://x' is not a sqlite+aiosqlite"),
         (lambda c: c["sms"].update(connection="nowhere"),
          "sms.connection: 'nowhere' is not the name"),
+        (lambda c: (c["smpp"]["connections"].append(
+            {"name": "in", "mode": "smsc", "listen": "127.0.0.1:2775", "system_id": "c"}),
+                    c["sms"].update(connection="in")),
+         "sms.connection: 'in' is an smsc connection"),
         (lambda c: c["menus"].update(back_key="00"),
          "menus.back_key: must differ from menus.more_key"),
         (lambda c: c["menus"].update(home_key="*"),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from smpp.dialect import PROFILES
 from smpp.simulator import Simulator, SimulatorSettings
@@ -58,4 +61,27 @@ async def test_a_centre_with_the_wrong_password_is_refused(tmp_path: Path) -> No
         assert running.servers["ussdc-in"].binds_refused >= 1
         assert gateway.smpp_status()[0]["bound"] is False
     finally:
+        await gateway.stop()
+
+
+async def test_with_no_esme_connection_sms_wait_in_the_store_and_the_operator_is_told(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    gateway = Gateway(stack_config(tmp_path, 1, listen_only))
+    running = await gateway.start()
+    centre = None
+    try:
+        assert "no esme connection to send SMS from on this instance" in caplog.text
+        centre = Simulator(SimulatorSettings(
+            system_id="ussdc", password="centre", dialect=PROFILES["service_type_ussd"],
+            connect=("127.0.0.1", running.servers["ussdc-in"].port)))
+        await centre.start()
+        assert await centre.wait_bound(10)
+        await centre.dial("79160000001", "*111*25#")
+        # kept for an instance that can send it, not dropped
+        queued = await running.services.outbox.messages_to("79160000001")
+        assert [m.state for m in queued] == ["pending"]
+    finally:
+        if centre is not None:
+            await centre.stop()
         await gateway.stop()

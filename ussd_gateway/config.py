@@ -200,6 +200,13 @@ def parse_config(raw: Mapping[str, object], *, base_dir: Path,
             f"sms.connection: {config.sms.connection!r} is not the name of any "
             "smpp.connections entry"
         )
+    modes = {c.name: c.mode for c in config.connections}
+    if config.sms.connection is not None and modes[config.sms.connection] != "esme":
+        raise ConfigError(
+            f"sms.connection: {config.sms.connection!r} is an smsc connection (the USSD centre "
+            "binds to the gateway); SMS go out over an esme connection, one the gateway binds "
+            "out to the SMSC"
+        )
     root.reject_unknown()
     return config
 

@@ -148,8 +148,11 @@ class Gateway:
             stack.push_async_callback(_stop_outbox, outbox, task)
             # runs before the outbox stops: an SMS in hand on a lost link ends at once
             stack.callback(_begin_stop, list(clients.values()))
-        elif sms_name is not None:
-            log.warning("sms.connection %r is not an ESME connection: SMS stay queued", sms_name)
+        else:
+            # Only smsc connections here: another instance on the same store may send them.
+            log.warning("no esme connection to send SMS from on this instance: passwords and "
+                        "other SMS stay queued in the store until an instance with one (see "
+                        "sms.connection) sends them")
 
         approvals = asyncio.create_task(bundle.linking.run_auto_approval(
             every=timedelta(minutes=cfg.linking.auto_approval_minutes)), name="link-approvals")
