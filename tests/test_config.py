@@ -10,6 +10,7 @@ import pytest
 
 from ussd_gateway.cli import main
 from ussd_gateway.config import ConfigError, load_config, parse_config
+from ussd_gateway.gateway import service_settings
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {"USSD_GATEWAY_SECRET_KEY": "k" * 32}
@@ -92,6 +93,14 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
             {"name": "in", "mode": "smsc", "listen": "127.0.0.1:2775", "system_id": "c"}),
                     c["sms"].update(connection="in")),
          "sms.connection: 'in' is an smsc connection"),
+        (lambda c: c["passwords"].update(alphabet="347adefhjmrtACDEFHJKLMNPRTUVWXY0O"),
+         "passwords.alphabet: '347adefhjmrtACDEFHJKLMNPRTUVWXY0O' '0' and 'O' look alike"),
+        (lambda c: c["passwords"].update(alphabet="abcdefghjk" + "a"),
+         "passwords.alphabet: 'abcdefghjka' has a character more than once"),
+        (lambda c: c["passwords"].update(alphabet="abcdefgh"),
+         "passwords.alphabet: 'abcdefgh' needs at least 10 distinct characters"),
+        (lambda c: c["passwords"].update(alphabet="абвгдежзий"),
+         "passwords.alphabet: 'абвгдежзий' may hold only printable ASCII"),
         (lambda c: c["menus"].update(back_key="00"),
          "menus.back_key: must differ from menus.more_key"),
         (lambda c: c["menus"].update(home_key="*"),
@@ -157,3 +166,10 @@ def test_cli_names_a_bad_trusted_proxy(tmp_path: Path,
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_the_password_alphabet_reaches_the_password_service(tmp_path: Path) -> None:
+    raw = shipped()
+    raw["passwords"]["alphabet"] = "0123456789"  # digits only: nothing to mistake them for
+    config = parse_config(raw, base_dir=tmp_path, environ=ENV)
+    assert service_settings(config).passwords.alphabet == "0123456789"

@@ -19,6 +19,7 @@ from ussd_gateway.security import (
     derive_key,
     generate_password,
 )
+from ussd_gateway.security.passwords import look_alikes_in
 
 
 def test_generated_passwords_use_the_alphabet_and_differ() -> None:
@@ -27,6 +28,8 @@ def test_generated_passwords_use_the_alphabet_and_differ() -> None:
     assert all(len(p) == 10 and set(p) <= set(LOOK_ALIKE_FREE_ALPHABET) for p in passwords)
     for look_alike in "0Oo1lIi5Ss2Zz8B6bG9gq":
         assert look_alike not in LOOK_ALIKE_FREE_ALPHABET
+    assert look_alikes_in(LOOK_ALIKE_FREE_ALPHABET) is None  # nor c/C, k/K, rn/m ...
+    assert look_alikes_in("347acdefhjkmnprtuvwxyACDEFHJKLMNPRTUVWXY") == ("c", "C")
 
 
 @pytest.mark.parametrize("alphabet", [LOOK_ALIKE_FREE_ALPHABET, string.printable])

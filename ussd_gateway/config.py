@@ -21,6 +21,7 @@ from typing import Literal
 from smpp.dialect import PROFILES, Dialect
 
 from .config_reader import ConfigError, Table
+from .security.passwords import LOOK_ALIKE_FREE_ALPHABET, alphabet_problem
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config"]
 
@@ -127,6 +128,7 @@ class PasswordConfig:
     rate_limit_window_minutes: int = 60
     login_max_failures: int = 5
     lockout_minutes: int = 15
+    alphabet: str = LOOK_ALIKE_FREE_ALPHABET
 
 
 @dataclass(frozen=True)
@@ -449,7 +451,11 @@ def _passwords(table: Table) -> PasswordConfig:
         rate_limit_window_minutes=table.integer("rate_limit_window_minutes", 60, minimum=1),
         login_max_failures=table.integer("login_max_failures", 5, minimum=1, maximum=100),
         lockout_minutes=table.integer("lockout_minutes", 15, minimum=1),
+        alphabet=table.text("alphabet", LOOK_ALIKE_FREE_ALPHABET),
     )
+    problem = alphabet_problem(result.alphabet)
+    if problem is not None:
+        raise ConfigError(f"{table.key('alphabet')}: {result.alphabet!r} {problem}")
     table.reject_unknown()
     return result
 

@@ -249,7 +249,7 @@ def service_settings(config: GatewayConfig) -> svc.ServiceSettings:
     p, sms, link = config.passwords, config.sms, config.linking
     return svc.ServiceSettings(
         passwords=svc.PasswordSettings(
-            hash_key=config.secret_key, length=p.length,
+            hash_key=config.secret_key, length=p.length, alphabet=p.alphabet,
             validity=timedelta(minutes=p.validity_minutes),
             rate_limit_count=p.rate_limit_count,
             rate_limit_window=timedelta(minutes=p.rate_limit_window_minutes),

@@ -4,9 +4,38 @@ from __future__ import annotations
 
 import secrets
 
-# No 0/O/o, 1/l/I/i, 5/S/s, 2/Z/z, 8/B, 6/b/G, 9/g/q: a password read off a small screen
-# must survive being typed in.
-LOOK_ALIKE_FREE_ALPHABET = "347acdefhjkmnprtuvwxyACDEFHJKLMNPRTUVWXY"
+# Characters that pass for one another on a small screen or in a phone's font: a password
+# read off the SMS must survive being typed in, so an alphabet holds at most one of each.
+LOOK_ALIKES: tuple[str, ...] = (
+    "0OoDQ", "1lIi|!", "5Ss", "2Zz", "8B", "6bG", "9gq", "cC", "kK", "pP", "uU", "vV", "wW",
+    "xX", "yY", "nh", "rn", "`'",
+)
+# No 0/O/o, 1/l/I/i, 5/S/s, 2/Z/z, 8/B, 6/b/G, 9/g/q, and each letter whose capital has the
+# same shape (c/C, k/K ...) in one case only.
+LOOK_ALIKE_FREE_ALPHABET = "347adefhjmrtACDEFHJKLMNPRTUVWXY"
+
+
+def look_alikes_in(alphabet: str) -> tuple[str, str] | None:
+    """Two characters of ``alphabet`` that look alike, or None."""
+    for group in LOOK_ALIKES:
+        present = [ch for ch in group if ch in alphabet]
+        if len(present) > 1:
+            return present[0], present[1]
+    return None
+
+
+def alphabet_problem(alphabet: str) -> str | None:
+    """Why ``alphabet`` cannot make passwords, or None."""
+    if len(set(alphabet)) < 10:
+        return "needs at least 10 distinct characters"
+    if len(set(alphabet)) != len(alphabet):
+        return "has a character more than once (it would be likelier than the others)"
+    if not all(ch.isascii() and ch.isprintable() and not ch.isspace() for ch in alphabet):
+        return "may hold only printable ASCII characters without spaces (any keyboard types them)"
+    pair = look_alikes_in(alphabet)
+    if pair is not None:
+        return f"{pair[0]!r} and {pair[1]!r} look alike on a handset's screen; keep one"
+    return None
 
 COMMON_PASSWORDS: frozenset[str] = frozenset(
     """

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from ussd_gateway.security.passwords import LOOK_ALIKE_FREE_ALPHABET
+from ussd_gateway.security.passwords import LOOK_ALIKE_FREE_ALPHABET, alphabet_problem
 
 _ZERO = timedelta(0)
 
@@ -35,7 +35,9 @@ class PasswordSettings:
 
     def __post_init__(self) -> None:
         _require(self.length >= 6, "passwords.length", "at least 6")
-        _require(len(set(self.alphabet)) >= 10, "passwords.alphabet", "10 distinct characters")
+        problem = alphabet_problem(self.alphabet)
+        if problem is not None:
+            raise ValueError(f"passwords.alphabet {problem}")
         _require(self.validity > _ZERO, "passwords.validity", "positive")
         _require(self.rate_limit_count >= 1, "passwords.rate_limit_count", "at least 1")
         _require(self.rate_limit_window > _ZERO, "passwords.rate_limit_window", "positive")
