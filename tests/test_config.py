@@ -90,8 +90,8 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
         (lambda c: c["sms"].update(connection="nowhere"),
          "sms.connection: 'nowhere' is not the name"),
         (lambda c: (c["smpp"]["connections"].append(
-            {"name": "in", "mode": "smsc", "listen": "127.0.0.1:2775", "system_id": "c"}),
-                    c["sms"].update(connection="in")),
+            {"name": "in", "mode": "smsc", "listen": "127.0.0.1:2775", "system_id": "c",
+             "password": "secret"}), c["sms"].update(connection="in")),
          "sms.connection: 'in' is an smsc connection"),
         (lambda c: c["passwords"].update(alphabet="347adefhjmrtACDEFHJKLMNPRTUVWXY0O"),
          "passwords.alphabet: '347adefhjmrtACDEFHJKLMNPRTUVWXY0O' '0' and 'O' look alike"),
@@ -101,6 +101,13 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
          "passwords.alphabet: 'abcdefgh' needs at least 10 distinct characters"),
         (lambda c: c["passwords"].update(alphabet="абвгдежзий"),
          "passwords.alphabet: 'абвгдежзий' may hold only printable ASCII"),
+        (lambda c: c["smpp"]["connections"][0].update(password_env="NOT_SET_ANYWHERE",
+                                                      password=""),
+         "smpp.connections[0].password_env: the environment variable NOT_SET_ANYWHERE is not "
+         "set"),
+        (lambda c: c["smpp"]["connections"].append(
+            {"name": "in", "mode": "smsc", "listen": "127.0.0.1:2775", "system_id": "c"}),
+         "smpp.connections[1].password: must not be empty in the smsc role"),
         (lambda c: c["menus"].update(back_key="00"),
          "menus.back_key: must differ from menus.more_key"),
         (lambda c: c["menus"].update(home_key="*"),
@@ -113,11 +120,12 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
         (lambda c: c["linking"].update(weekend=[6, 7]),
          "linking.weekend[1]: must be at most 6"),
         (lambda c: c["smpp"]["connections"].append(
-            {"name": "in", "mode": "smsc", "listen": "127.0.0.1", "system_id": "c"}),
+            {"name": "in", "mode": "smsc", "listen": "127.0.0.1", "system_id": "c",
+             "password": "secret"}),
          "smpp.connections[1].listen: expected HOST:PORT"),
         (lambda c: c["smpp"]["connections"].append(
             {"name": "in", "mode": "smsc", "listen": "0.0.0.0:2775", "system_id": "c",
-             "allow": ["10.0.0.300/8"]}),
+             "password": "secret", "allow": ["10.0.0.300/8"]}),
          "smpp.connections[1].allow[0]: '10.0.0.300/8' is not an IP network"),
         (lambda c: c["http"].update(trusted_proxies=["10.0.0.0/8", "proxy.example"]),
          "http.trusted_proxies[1]: 'proxy.example' is not an IP network"),

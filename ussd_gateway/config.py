@@ -366,6 +366,9 @@ def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionCo
         password = entry.secret("password", env)
         if len(password) > 8:
             raise ConfigError(f"{entry.key('password')}: longer than 8 characters (SMPP limit)")
+        if mode == "smsc" and not password:
+            raise ConfigError(f"{entry.key('password')}: must not be empty in the smsc role "
+                              "(any USSD centre could bind); set password or password_env")
         allow = _networks(entry, "allow", ["127.0.0.0/8", "::1/128"])
         result.append(SmppConnectionConfig(
             name=name, mode=mode, host=host, port=port, system_id=system_id, password=password,

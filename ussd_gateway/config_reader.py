@@ -108,11 +108,17 @@ class Table:
 
     def secret(self, name: str, environ: Mapping[str, str]) -> str:
         """A secret given inline as ``name``, or by the environment variable named in
-        ``<name>_env`` (which wins when set); "" when neither is given."""
+        ``<name>_env`` (which wins when set); "" when neither is given. A variable that is
+        named but not set, with nothing inline to fall back on, is refused: starting with
+        an empty secret would, say, let any USSD centre bind."""
         env_name = self.text(f"{name}_env", "")
         if env_name and environ.get(env_name):
             return environ[env_name]
         value: str = self.text(name, "")
+        if env_name and not value:
+            raise ConfigError(
+                f"{self.key(name + '_env')}: the environment variable {env_name} is not set "
+                "(or empty)")
         return value
 
     def reject_unknown(self) -> None:
