@@ -185,14 +185,20 @@ def request_from_message(
 
 
 def encoding_for(text: str, dialect: Dialect) -> str:
-    """The codec for ``text``: the dialect's Latin coding when it fits, else its Cyrillic."""
+    """The codec for ``text``: the dialect's Latin coding when it fits, else its Cyrillic
+    one, else UCS2, which holds any text (ISO 8859-5 has no «, — or ₽: a screen with
+    one would otherwise be lost)."""
     latin = _ENCODINGS[dialect.latin_data_coding]
     fits = (
         aiosmpplib.GSM7BitCodec.is_gsm_text(text)
         if latin == "gsm0338"
         else _encodable(text, latin)
     )
-    return latin if fits else _ENCODINGS[dialect.cyrillic_data_coding]
+    if fits:
+        return latin
+    cyrillic = _ENCODINGS[dialect.cyrillic_data_coding]
+    ucs2 = _ENCODINGS[8]  # aiosmpplib's codec name, not Python's: it holds any text
+    return cyrillic if cyrillic == ucs2 or _encodable(text, cyrillic) else ucs2
 
 
 def _encodable(text: str, encoding: str) -> bool:

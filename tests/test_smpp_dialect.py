@@ -13,6 +13,7 @@ from smpp.dialect import (
     DialogueIds,
     dial_message,
     encoding_for,
+    message_text,
     reply_message,
     request_from_message,
 )
@@ -195,6 +196,19 @@ def test_encoding_follows_the_dialect() -> None:
     assert encoding_for("café", latin1) == "latin_1"
     assert encoding_for("Баланс", latin1) == "iso8859_5"
     assert encoding_for("[x]", Dialect("ia5", latin_data_coding=1)) == "ascii"
+
+
+def test_a_screen_the_cyrillic_coding_cannot_hold_goes_as_ucs2_instead_of_being_lost() -> None:
+    iso = dataclasses.replace(PROFILES["generic"], latin_data_coding=3, cyrillic_data_coding=6)
+    text = "Баланс: 5 ₽ — «ok»"  # ₽, — and « are not in ISO 8859-5
+    begin, begin_ussd = dial_message(MSISDN, "*100#", DialogueIds(1, 0), iso, "submit_sm",
+                                     is_begin=True, service_address="100")
+    request = decode_pdu(wire(begin, begin_ussd, 1))
+    screen, screen_ussd = reply_message(request.message, request.ussd,
+                                        UssdReply(text, final=True), iso, "deliver_sm")
+    shown = decode_pdu(wire(screen, screen_ussd, 2)).message
+    assert (shown.encoding, message_text(shown)) == ("ucs2", text)
+    assert encoding_for("Баланс: 5", iso) == "iso8859_5"  # when it fits, as configured
 
 
 def test_a_bad_dialect_value_names_the_key() -> None:
