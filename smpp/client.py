@@ -95,6 +95,7 @@ class EsmeSettings:
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
     sms_source: str = ""
+    max_pdu: int = DEFAULT_MAX_PDU  # a longer command_length from the SMSC drops the link
 
     def __post_init__(self) -> None:
         limits = {"system_id": 15, "password": 8, "system_type": 12, "address_range": 40}
@@ -185,7 +186,7 @@ class EsmeClient:
         target = logging.getLogger(f"{__name__}.aiosmpplib")
         return UssdEsme(
             self,
-            DEFAULT_MAX_PDU,
+            s.max_pdu,
             smsc_host=s.host,
             smsc_port=s.port,
             system_id=s.system_id,

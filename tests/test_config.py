@@ -108,6 +108,14 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
         (lambda c: c["smpp"]["connections"].append(
             {"name": "in", "mode": "smsc", "listen": "127.0.0.1:2775", "system_id": "c"}),
          "smpp.connections[1].password: must not be empty in the smsc role"),
+        (lambda c: c["smpp"]["connections"][0].update(reconnect_min=60, reconnect_max=30),
+         "smpp.connections[0].reconnect_min: must not be above reconnect_max"),
+        (lambda c: c["smpp"]["connections"][0].update(allow=["10.0.0.0/8"]),
+         "smpp.connections[0].allow: applies to smsc connections only (this one is esme)"),
+        (lambda c: c["smpp"]["connections"].append(
+            {"name": "in", "mode": "smsc", "listen": "127.0.0.1:2775", "system_id": "c",
+             "password": "secret", "bind_mode": "transceiver"}),
+         "smpp.connections[1].bind_mode: applies to esme connections only (this one is smsc)"),
         (lambda c: c["menus"].update(back_key="00"),
          "menus.back_key: must differ from menus.more_key"),
         (lambda c: c["menus"].update(home_key="*"),

@@ -369,6 +369,10 @@ def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionCo
         if mode == "smsc" and not password:
             raise ConfigError(f"{entry.key('password')}: must not be empty in the smsc role "
                               "(any USSD centre could bind); set password or password_env")
+        for key in _ONLY_IN_MODE["smsc" if mode == "esme" else "esme"]:
+            if entry.has(key):
+                raise ConfigError(f"{entry.key(key)}: applies to {_OTHER[mode]} connections "
+                                  f"only (this one is {mode})")
         allow = _networks(entry, "allow", ["127.0.0.0/8", "::1/128"])
         result.append(SmppConnectionConfig(
             name=name, mode=mode, host=host, port=port, system_id=system_id, password=password,
@@ -385,9 +389,20 @@ def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionCo
             reconnect_max=entry.number("reconnect_max", 30.0, minimum=0.01),
             max_pdu=entry.integer("max_pdu", 65536 + 16, minimum=512, maximum=1 << 20),
         ))
+        if result[-1].reconnect_min > result[-1].reconnect_max:
+            raise ConfigError(f"{entry.key('reconnect_min')}: must not be above reconnect_max")
         entry.reject_unknown()
     table.reject_unknown()
     return tuple(result)
+
+
+# Keys that mean something in one mode only: given in the other, they are a mistake.
+_ONLY_IN_MODE: dict[str, tuple[str, ...]] = {
+    "esme": ("host", "port", "bind_mode", "system_type", "address_range", "reconnect_min",
+             "reconnect_max"),
+    "smsc": ("listen", "allow"),
+}
+_OTHER = {"esme": "smsc", "smsc": "esme"}
 
 
 def _listen(entry: Table) -> tuple[str, int]:

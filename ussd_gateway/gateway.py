@@ -284,7 +284,7 @@ def _esme_settings(conn: SmppConnectionConfig, sms_source: str) -> EsmeSettings:
         bind_mode=conn.bind_mode, dialect=conn.dialect,
         enquire_link_interval=conn.enquire_link_interval, response_timeout=conn.response_timeout,
         window=conn.window, reconnect_min=conn.reconnect_min, reconnect_max=conn.reconnect_max,
-        sms_source=sms_source)
+        sms_source=sms_source, max_pdu=conn.max_pdu)
 
 
 def _smsc_settings(conn: SmppConnectionConfig) -> SmscSettings:
