@@ -153,12 +153,14 @@ def test_dial_without_a_gateway_fails_in_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ussd-gateway dial: ")
+    assert not (tmp_path / "var").exists(), "dialling writes nothing (no secret key file)"
 
 
 def test_menus_check_passes_on_the_shipped_menus(tmp_path: Path) -> None:
     result = cli("menus", "check", "--config", str(write_config(tmp_path)))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "menus OK"
+    assert not (tmp_path / "var").exists(), "checking menus writes nothing"
 
 
 def test_menus_check_names_file_screen_and_reason(tmp_path: Path) -> None:

@@ -161,7 +161,8 @@ async def _run_gateway(config: GatewayConfig) -> int:
 
 
 def _cmd_dial(args: argparse.Namespace) -> int:
-    result = _dial("dial", load_config(args.config), args.msisdn, args.code, args.reply,
+    config = load_config(args.config, create_secret_key=False)
+    result = _dial("dial", config, args.msisdn, args.code, args.reply,
                    timeout=args.timeout, sms_wait=args.sms_wait)
     if result is None:
         return EXIT_FAILED
@@ -173,7 +174,7 @@ def _cmd_dial(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(args.config, create_secret_key=False)
     for code in ("*100#", "*111*25#", "*111*828*1#"):
         print(f"=== {args.msisdn} dials {code}")
         result = _dial("demo", config, args.msisdn, code, (), timeout=10.0, sms_wait=2.0)
@@ -207,7 +208,7 @@ def _print_dialogue(result: DialResult, out: TextIO) -> None:
 
 
 def _cmd_simulator(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(args.config, create_secret_key=False)
     _setup_logging(config)
     return asyncio.run(_run_simulator(config, args.connect, args.handset))
 
@@ -247,7 +248,7 @@ async def _run_simulator(config: GatewayConfig, connect: str | None, handset: st
 def _cmd_handset(args: argparse.Namespace) -> int:
     from smpp.handset_cli import run_handset
 
-    config = load_config(args.config)
+    config = load_config(args.config, create_secret_key=False)
     sim = config.simulator
     return asyncio.run(run_handset(sim.control_host, sim.control_port, args.msisdn,
                                    sys.stdin, sys.stdout))
@@ -257,7 +258,7 @@ def _menu_inputs(args: argparse.Namespace) -> tuple[list[Path], ScreenLimits]:
     from .gateway import screen_limits
 
     if args.config.exists():
-        config = load_config(args.config)
+        config = load_config(args.config, create_secret_key=False)
         return list(args.paths or config.menus.paths), screen_limits(config)
     return list(args.paths or [Path("menus")]), ScreenLimits()
 

@@ -159,7 +159,10 @@ class GatewayConfig:
     linking: LinkingConfig = field(default_factory=LinkingConfig)
 
 
-def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None, *,
+                create_secret_key: bool = True) -> GatewayConfig:
+    """The config at ``path``. ``create_secret_key=False`` (commands that only dial or read
+    menus) never writes the key file: a missing key is then a throwaway one."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -167,11 +170,13 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> G
         raise ConfigError(f"{path}: no such config file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(raw, base_dir=path.resolve().parent, environ=environ)
+    return parse_config(raw, base_dir=path.resolve().parent, environ=environ,
+                        create_secret_key=create_secret_key)
 
 
 def parse_config(raw: Mapping[str, object], *, base_dir: Path,
-                 environ: Mapping[str, str] | None = None) -> GatewayConfig:
+                 environ: Mapping[str, str] | None = None,
+                 create_secret_key: bool = True) -> GatewayConfig:
     env = os.environ if environ is None else environ
     root = Table(raw)
     gateway = root.table("gateway")
@@ -184,7 +189,7 @@ def parse_config(raw: Mapping[str, object], *, base_dir: Path,
         operator_name=gateway.text("operator_name", "Operator"),
         log_level=gateway.text("log_level", "INFO",
                                choices=("DEBUG", "INFO", "WARNING", "ERROR")),
-        secret_key=_secret_key(root.table("security"), base_dir, env),
+        secret_key=_secret_key(root.table("security"), base_dir, env, create_secret_key),
         store=_store(root.table("store"), base_dir, env),
         sessions=_sessions(root.table("sessions")),
         menus=_menus(root.table("menus"), base_dir),
@@ -213,14 +218,16 @@ def parse_config(raw: Mapping[str, object], *, base_dir: Path,
     return config
 
 
-def _secret_key(table: Table, base_dir: Path, env: Mapping[str, str]) -> bytes:
+def _secret_key(table: Table, base_dir: Path, env: Mapping[str, str], create: bool) -> bytes:
     env_name = table.text("secret_key_env", "USSD_GATEWAY_SECRET_KEY")
     key_file = table.text("secret_key_file", "var/secret.key")
     table.reject_unknown()
     if env.get(env_name):
         key = env[env_name].encode()
-    else:
+    elif create or (base_dir / key_file).exists():
         key = _read_or_create_key(base_dir / key_file)
+    else:
+        key = os.urandom(32).hex().encode()
     if len(key) < 16:
         raise ConfigError(
             f"security.secret_key_env: the key in ${env_name} is shorter than 16 bytes")
