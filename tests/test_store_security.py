@@ -61,6 +61,15 @@ def test_a_too_short_password_or_a_poor_alphabet_is_a_configuration_error() -> N
         ("pw-9161234567", "phone number"),
         ("79161234567!x", "phone number"),
         ("Password1", "too common"),
+        ("Qwerty12!", "too common"),
+        ("12345678a", "the sequence '12345678'"),
+        ("abcdefgh", "the sequence 'abcdefgh'"),
+        ("87654321x", "the sequence '87654321'"),
+        ("asdfghjk1", "the sequence 'asdfghjk'"),
+        ("йцукенгш", "the sequence 'йцукенгш'"),
+        ("aaaaaa12", "half of it"),
+        ("My-asdfgh-horse-battery", None),  # a run, but not most of it
+        ("Tyulpan-7-Romashka", None),
     ],
 )
 def test_password_policy(password: str, verdict: str | None) -> None:

@@ -43,8 +43,16 @@ COMMON_PASSWORDS: frozenset[str] = frozenset(
     qwertyuiop 11111111 00000000 iloveyou abc12345 1q2w3e4r 1q2w3e4r5t qwe123 zaq12wsx
     admin123 letmein welcome1 passw0rd p@ssw0rd 123123123 987654321 asdfghjkl 12341234
     11223344 parol parol123 privet gfhjkm qwertyu1 password123 aa123456 123qwe123
+    1qaz2wsx 1234qwer qwer1234 q1w2e3r4 q1w2e3r4t5 qazwsxedc zxcvbnm1 iloveyou1 football
+    baseball superman sunshine princess trustno1 computer whatever starwars michael1
+    jennifer passw0rd1 ghbdtn ghbdtn123 gfhjkm123 nfnmzyf vfhbyf ytrhjvfyn
     """.split()
 )
+# Runs a person types without thinking: keyboard rows (Latin and Russian) and, below,
+# any run of consecutive characters (12345678, abcdefgh, 87654321).
+_KEYBOARD_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm", "йцукенгшщзхъ",
+                  "фывапролджэ", "ячсмитьбю")
+_EASY_RUN = 6
 
 
 def generate_password(length: int, alphabet: str = LOOK_ALIKE_FREE_ALPHABET) -> str:
@@ -87,6 +95,35 @@ def check_password_policy(
     national = msisdn[-10:]
     if national and (national in digits or msisdn in digits or digits in {msisdn, national}):
         return "must not contain your phone number"
-    if password.lower() in common:
+    lowered = password.lower()
+    # "Qwerty12!", "Password1": a common word dressed up with digits and signs
+    core = lowered.strip("0123456789!@#$%^&*()_+-=.,?~ ")
+    if lowered in common or core in common:
         return "too common: choose another"
+    if max(lowered.count(ch) for ch in set(lowered)) * 2 > len(lowered):
+        return "too simple: one character makes up half of it"
+    run = _longest_easy_run(lowered)
+    if len(run) >= _EASY_RUN and len(run) * 2 >= len(password):
+        return f"too easy to guess: mostly the sequence {run!r}"
     return None
+
+
+def _longest_easy_run(text: str) -> str:
+    """The longest stretch of ``text`` that is a run of consecutive characters (either way)
+    or a stretch of one keyboard row (either way)."""
+    best = ""
+    for start in range(len(text)):
+        for step in (1, -1):
+            end = start + 1
+            while end < len(text) and ord(text[end]) - ord(text[end - 1]) == step:
+                end += 1
+            if end - start > len(best):
+                best = text[start:end]
+    for row in _KEYBOARD_ROWS:
+        for line in (row, row[::-1]):
+            for start in range(len(line)):
+                end = start + len(best) + 1
+                while end <= len(line) and line[start:end] in text:
+                    best = line[start:end]
+                    end += 1
+    return best
