@@ -83,3 +83,16 @@ def test_an_unmigrated_store_is_explained(tmp_path: Path,
                     encoding="utf-8")
     assert _run(["subscribers", "show", "79160000001", "--config", str(path)]) == 1
     assert "db upgrade" in capsys.readouterr().err
+
+
+def test_topup_reads_the_amount_in_the_accounts_currency(
+        config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    yen = tmp_path / "yen.json"
+    yen.write_text(json.dumps([{"msisdn": "79165550002", "owner": "Aiko", "region": "Omsk",
+                                "currency": "JPY"}]), encoding="utf-8")
+    assert _run(["subscribers", "import", str(yen), "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert _run(["topup", "79165550002", "100", "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["amount_minor"] == 100  # yen have no minor unit
+    assert _run(["topup", "79165550002", "100.5", "--config", str(config)]) == 2
+    assert "at most 0 decimal places (JPY)" in capsys.readouterr().err

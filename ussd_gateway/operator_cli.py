@@ -31,6 +31,7 @@ from .services import (
     SubscriberService,
     format_money,
 )
+from .services.money import currency_exponent
 from .store.database import Database, StoreUnavailable
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -152,13 +153,18 @@ def cmd_topup(args: argparse.Namespace) -> int:
         amount = Decimal(args.amount.replace(",", "."))
     except InvalidOperation:
         return _usage(f"amount {args.amount!r} is not a number")
-    minor = amount if args.minor else amount * 100
-    if minor <= 0 or minor != minor.to_integral_value():
-        return _usage(f"amount {args.amount!r} must be positive with at most "
-                      f"{0 if args.minor else 2} decimal places")
 
-    async def run(db: Database) -> dict[str, Any] | None:
+    async def run(db: Database) -> dict[str, Any] | str | None:
         service = BalanceService(db, _settings(config))
+        current = await service.get(msisdn)
+        if current is None:
+            return None
+        # "100.50" means 10050 minor units of RUB, but 100 of JPY has no minor unit at all
+        places = 0 if args.minor else currency_exponent(current.currency)
+        minor = amount.scaleb(places)
+        if minor <= 0 or minor != minor.to_integral_value():
+            return (f"amount {args.amount!r} must be positive with at most {places} decimal "
+                    f"places ({'minor units' if args.minor else current.currency})")
         result = await service.top_up(msisdn, int(minor), channel=_channel(),
                                       reference=args.reference)
         if isinstance(result, NotSubscriber):
@@ -171,6 +177,8 @@ def cmd_topup(args: argparse.Namespace) -> int:
         balance = _with_store(config, run)
     except StoreFailed:
         return EXIT_REFUSED
+    if isinstance(balance, str):
+        return _usage(balance)
     if balance is None:
         print(f"ussd-gateway: {msisdn} is not a subscriber", file=sys.stderr)
         return EXIT_REFUSED

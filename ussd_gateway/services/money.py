@@ -15,10 +15,15 @@ _RU_SYMBOL = {
 _EN_SYMBOL = {"RUB": "RUB", "USD": "USD", "EUR": "EUR"}
 
 
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point in ``currency`` (2 unless ISO 4217 says otherwise)."""
+    return _EXPONENT.get(currency, 2)
+
+
 def format_money(amount_minor: int, currency: str, language: str) -> str:
     """``format_money(-1234567, "RUB", "ru")`` -> ``"-12 345,67 руб."``;
     in English ``"-12,345.67 RUB"``."""
-    exponent = _EXPONENT.get(currency, 2)
+    exponent = currency_exponent(currency)
     sign = "-" if amount_minor < 0 else ""
     whole, fraction = divmod(abs(amount_minor), 10**exponent)
     if language == "ru":
