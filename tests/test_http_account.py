@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,8 +51,8 @@ async def test_sms_password_logs_in_only_to_change_it_then_new_password_opens_ac
     assert account.body["msisdn"] == IVAN
     assert account.body["balance"]["amount_minor"] == 15_075
     assert account.body["balance"]["formatted"].startswith("150,75 ")  # ru formatting
-    [service] = account.body["services"]
-    assert service["code"] == "number_management" and service["enabled"] is False
+    service = _service(account.body, "number_management")
+    assert service["enabled"] is False
     assert service["monthly_fee"]["amount_minor"] == 0
     assert account.body["linked_numbers"] == []
 
@@ -132,11 +133,11 @@ async def test_number_management_on_and_off_from_the_account(api: Api) -> None:
     again = await api.call("PUT", "/api/v1/account/services/number_management", token=token)
     assert again.status == 204
     account = await api.call("GET", "/api/v1/account", token=token)
-    assert account.body["services"][0]["enabled"] is True
+    assert _service(account.body, "number_management")["enabled"] is True
     off = await api.call("DELETE", "/api/v1/account/services/number_management", token=token)
     assert off.status == 204
     account = await api.call("GET", "/api/v1/account", token=token)
-    assert account.body["services"][0]["enabled"] is False
+    assert _service(account.body, "number_management")["enabled"] is False
     unknown = await api.call("PUT", "/api/v1/account/services/roaming", token=token)
     assert unknown.status == 404 and unknown.problem_type == "unknown-service"
 
@@ -160,3 +161,8 @@ async def test_login_answers_are_not_cached(api: Api) -> None:
     await api.call("POST", "/api/v1/password-requests", json_body={"msisdn": IVAN})
     reply = await api.login(IVAN, await api.sms_password(IVAN))
     assert reply.headers["Cache-Control"] == "no-store"
+
+
+def _service(account: dict[str, Any], code: str) -> dict[str, Any]:
+    [found] = [service for service in account["services"] if service["code"] == code]
+    return dict(found)

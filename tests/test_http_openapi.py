@@ -117,6 +117,20 @@ async def test_answers_of_every_operation_match_the_document(api: Api) -> None:
     await call("DELETE", services, "/api/v1/account/services/number_management", token=token)
     await call("PUT", services, "/api/v1/account/services/number_management", token=token)
     await call("PUT", services, "/api/v1/account/services/roaming", token=token)
+    await admin("GET", "/admin/v1/services")
+    catalogue_entry = "/admin/v1/services/{code}"
+    await admin("PUT", catalogue_entry, "/admin/v1/services/concierge", json_body={
+        "names": {"ru": "Консьерж", "en": "Concierge"}, "connection_price_minor": 10**6,
+        "monthly_fee_minor": 0})
+    await admin("PUT", catalogue_entry, "/admin/v1/services/concierge", json_body={
+        "names": {"ru": "Консьерж", "en": "Concierge"}, "connection_price_minor": 10**7,
+        "monthly_fee_minor": 100})
+    await admin("PUT", catalogue_entry, "/admin/v1/services/concierge", json_body={
+        "names": {"ru": "Консьерж"}, "connection_price_minor": 0, "monthly_fee_minor": 0})
+    await call("PUT", services, "/api/v1/account/services/concierge", token=token)
+    await call("PUT", services, "/api/v1/account/services/caller_id", token=token)
+    await call("DELETE", services, "/api/v1/account/services/caller_id", token=token)
+    await call("DELETE", services, "/api/v1/account/services/roaming", token=token)
     await api.deps.services.numbers.enable(IVAN_2, channel="ussd")
     await call("POST", "/api/v1/link-applications", token=token, json_body={"numbers": [IVAN]})
     filed = await call("POST", "/api/v1/link-applications", token=token,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..services import results as r
-from ..services.numbers import NUMBER_MANAGEMENT
+from ..services.money import format_money
 from . import queries, views
 from .problems import Problem, retry_after_header
 from .ratelimit import ClientRateLimiter
@@ -91,10 +91,13 @@ async def account(call: Call) -> web.StreamResponse:
         raise Problem("not-subscriber")
     language = subscriber.language
     services = [{
-        "code": entry.code, "name": entry.name, "enabled": entry.enabled,
-        "connection_price": views.money(entry.connection_price_minor, entry.currency, language),
-        "monthly_fee": views.money(entry.monthly_fee_minor, entry.currency, language),
-    } for entry in await queries.catalogue(deps.db, msisdn)]
+        "code": offer.entry.code, "name": offer.entry.name_in(language),
+        "enabled": offer.enabled,
+        "connection_price": views.money(offer.entry.connection_price_minor,
+                                        offer.entry.currency, language),
+        "monthly_fee": views.money(offer.entry.monthly_fee_minor, offer.entry.currency,
+                                   language),
+    } for offer in await deps.services.catalogue.offered_to(msisdn)]
     group = await deps.services.balance.group_balances(msisdn)
     linked = [{"msisdn": line.msisdn, "balance": views.balance(line.balance, language)}
               for line in group if line.msisdn != msisdn]
@@ -104,26 +107,42 @@ async def account(call: Call) -> web.StreamResponse:
 
 
 async def enable_service(call: Call) -> web.StreamResponse:
-    _number_management_only(call)
-    result = await call.deps.services.numbers.enable(call.msisdn, channel=call.channel)
-    if isinstance(result, r.NotSubscriber):
-        raise Problem("not-subscriber")
+    """Enabling twice is not an error and is paid for once."""
+    code = call.path("code")
+    result = await call.deps.services.optional_services.enable(call.msisdn, code,
+                                                               channel=call.channel)
+    if isinstance(result, r.CannotAfford):
+        raise Problem("insufficient-funds",
+                      f"connecting {code} costs {_money_text(result.price)}; the balance is "
+                      f"{_money_text(result.balance)}",
+                      connection_price=views.balance(result.price, "en"),
+                      balance=views.balance(result.balance, "en"))
+    if isinstance(result, r.PriceInOtherCurrency):
+        raise Problem("price-in-other-currency",
+                      f"{code} is priced in {result.price.currency}; the balance is kept in "
+                      f"{result.balance.currency}")
+    _raise_for_service(result, code)
     return web.Response(status=204)
 
 
 async def disable_service(call: Call) -> web.StreamResponse:
-    _number_management_only(call)
-    result = await call.deps.services.numbers.disable(call.msisdn, channel=call.channel)
-    if isinstance(result, r.NotSubscriber):
-        raise Problem("not-subscriber")
+    """Free; disabling a service that is off is not an error."""
+    code = call.path("code")
+    result = await call.deps.services.optional_services.disable(call.msisdn, code,
+                                                                channel=call.channel)
+    _raise_for_service(result, code)
     return web.Response(status=204)
 
 
-def _number_management_only(call: Call) -> None:
-    code = call.path("code")
-    if code != NUMBER_MANAGEMENT:
-        raise Problem("unknown-service",
-                      f"{code!r} cannot be switched here; only {NUMBER_MANAGEMENT!r} can")
+def _raise_for_service(result: object, code: str) -> None:
+    if isinstance(result, r.NotSubscriber):
+        raise Problem("not-subscriber")
+    if isinstance(result, r.UnknownService):
+        raise Problem("unknown-service", f"no service {code[:60]!r} in the catalogue")
+
+
+def _money_text(value: r.Balance) -> str:
+    return format_money(value.amount_minor, value.currency, "en")
 
 
 async def apply_for_link(call: Call) -> web.StreamResponse:

@@ -36,7 +36,8 @@ async def show_subscriber(call: Call) -> web.StreamResponse:
     if subscriber is None:
         raise Problem("not-subscriber")
     balance = await deps.services.balance.get(msisdn)
-    services = [e.code for e in await queries.catalogue(deps.db, msisdn) if e.enabled]
+    services = [offer.entry.code for offer in
+                await deps.services.catalogue.offered_to(msisdn) if offer.enabled]
     return views.ok({
         "subscriber": _subscriber(subscriber),
         "balance": views.balance(balance, subscriber.language) if balance else None,
@@ -66,6 +67,24 @@ async def top_up(call: Call) -> web.StreamResponse:
     subscriber = await call.deps.services.subscribers.get(msisdn)
     language = subscriber.language if subscriber else "en"
     return views.ok({"msisdn": msisdn, "balance": views.balance(result, language)})
+
+
+async def list_services(call: Call) -> web.StreamResponse:
+    entries = await call.deps.services.catalogue.entries()
+    return views.ok({"services": [_catalogue_entry(entry) for entry in entries]})
+
+
+async def put_service(call: Call) -> web.StreamResponse:
+    body = call.body
+    try:
+        entry, created = await call.deps.services.catalogue.put(
+            call.path("code"), names=body["names"],
+            connection_price_minor=body["connection_price_minor"],
+            monthly_fee_minor=body["monthly_fee_minor"], currency=body.get("currency"),
+            channel=call.channel)
+    except ValueError as exc:  # the service's own checks, phrased for the operator
+        raise Problem("invalid-request", str(exc)) from None
+    return views.ok(_catalogue_entry(entry), status=201 if created else 200)
 
 
 async def list_applications(call: Call) -> web.StreamResponse:
@@ -147,6 +166,12 @@ async def reload_menus(call: Call) -> web.StreamResponse:
 
 async def smpp_connections(call: Call) -> web.StreamResponse:
     return views.ok({"connections": call.deps.smpp_status()})
+
+
+def _catalogue_entry(entry: r.CatalogueEntry) -> dict[str, object]:
+    return {"code": entry.code, "name": entry.name, "names": dict(entry.names),
+            "connection_price_minor": entry.connection_price_minor,
+            "monthly_fee_minor": entry.monthly_fee_minor, "currency": entry.currency}
 
 
 def _subscriber(value: r.Subscriber) -> dict[str, str]:

@@ -30,6 +30,9 @@ _MSISDN = {"type": "string", "pattern": "^[0-9]{6,15}$", "description": "canonic
 _PASSWORD = {"type": "string", "minLength": 1, "maxLength": 128}
 _MONEY = {"$ref": "#/components/schemas/Money"}
 _LANGUAGE = {"type": "string", "enum": ["ru", "en"]}
+_CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$"}
+_PRICE = {"type": "integer", "minimum": 0, "maximum": 10**12,
+          "description": "minor units (kopecks)"}
 
 SCHEMAS: dict[str, Schema] = {
     "Problem": _object(
@@ -91,6 +94,18 @@ SCHEMAS: dict[str, Schema] = {
         "refused": {"type": "array", "items": _object(
             {"row": {"type": "integer"}, "msisdn": {"type": ["string", "null"]},
              "reason": _TEXT})}}),
+    "CatalogueEntryInput": _object(
+        {"names": {"type": "object", "description": "the name in every configured language",
+                   "additionalProperties": {"type": "string", "minLength": 1,
+                                            "maxLength": 100}},
+         "connection_price_minor": _PRICE, "monthly_fee_minor": _PRICE},
+        {"currency": _CURRENCY}),
+    "CatalogueEntry": _object({
+        "code": _TEXT, "name": _TEXT,
+        "names": {"type": "object", "additionalProperties": _TEXT},
+        "connection_price_minor": _PRICE, "monthly_fee_minor": _PRICE, "currency": _CURRENCY}),
+    "Catalogue": _object({"services": {"type": "array",
+                                       "items": {"$ref": "#/components/schemas/CatalogueEntry"}}}),
     "TopUp": _object({"amount_minor": {"type": "integer", "minimum": 1,
                                        "maximum": 10**12}},
                      {"reference": {"type": "string", "maxLength": 100}}),

@@ -17,22 +17,10 @@ from ..services.outbox import OutboxMessage
 from ..store.database import Database
 from ..store.models import (
     AuditRow,
-    EnabledServiceRow,
     LinkApplicationNumberRow,
     LinkApplicationRow,
     OutboxRow,
-    ServiceRow,
 )
-
-
-@dataclass(frozen=True)
-class CatalogueEntry:
-    code: str
-    name: str
-    connection_price_minor: int
-    monthly_fee_minor: int
-    currency: str
-    enabled: bool
 
 
 @dataclass(frozen=True)
@@ -53,19 +41,6 @@ class ApplicationSummary:
     submitted_at: datetime
     review_due_at: datetime
     decision_reason: str | None
-
-
-async def catalogue(db: Database, msisdn: str) -> tuple[CatalogueEntry, ...]:
-    """Every service of the catalogue, and whether ``msisdn`` has it."""
-    async with db.read() as session:
-        enabled = set(await session.scalars(
-            select(EnabledServiceRow.service_code).where(EnabledServiceRow.msisdn == msisdn)))
-        rows = await session.scalars(select(ServiceRow).order_by(ServiceRow.code))
-        return tuple(CatalogueEntry(code=row.code, name=row.name,
-                                    connection_price_minor=row.connection_price_minor,
-                                    monthly_fee_minor=row.monthly_fee_minor,
-                                    currency=row.currency, enabled=row.code in enabled)
-                     for row in rows)
 
 
 async def applications(db: Database, *, applicant: str | None = None,

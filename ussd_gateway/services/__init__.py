@@ -1,4 +1,5 @@
-"""The self-care use cases: passwords, number management, linking, balance, SMS outbox.
+"""The self-care use cases: passwords, number management, the services catalogue, linking,
+balance, SMS outbox.
 
 No HTTP or SMPP here; every method takes canonical MSISDNs (see ussd_gateway.msisdn) and a
 ``channel`` ("ussd", "web", "operator:<name>") for the audit log.
@@ -12,11 +13,13 @@ from typing import Self
 
 from ussd_gateway.services.balance import BalanceService
 from ussd_gateway.services.calendar import WorkingCalendar
+from ussd_gateway.services.catalogue import CatalogueService
 from ussd_gateway.services.common import Clock, utc_now
 from ussd_gateway.services.demo import DEMO_SUBSCRIBERS, seed_demo
 from ussd_gateway.services.linking import LinkingService
 from ussd_gateway.services.money import format_money
 from ussd_gateway.services.numbers import NUMBER_MANAGEMENT, NumberManagementService
+from ussd_gateway.services.optional import OptionalServices
 from ussd_gateway.services.outbox import OutboxMessage, OutboxService
 from ussd_gateway.services.passwords import PasswordService
 from ussd_gateway.services.results import (
@@ -29,6 +32,8 @@ from ussd_gateway.services.results import (
     ApplicationRefused,
     ApplicationRejected,
     Balance,
+    CannotAfford,
+    CatalogueEntry,
     ChangeResult,
     Disabled,
     Enabled,
@@ -40,13 +45,16 @@ from ussd_gateway.services.results import (
     LoginResult,
     NotSubscriber,
     NumberBalance,
+    OfferedService,
     PasswordChanged,
     PasswordIssued,
     PasswordRejected,
+    PriceInOtherCurrency,
     RateLimited,
     Refusal,
     RefusalReason,
     Subscriber,
+    UnknownService,
 )
 from ussd_gateway.services.sender import OutboxSender
 from ussd_gateway.services.settings import (
@@ -76,6 +84,8 @@ class SelfCare:
     subscribers: SubscriberService
     passwords: PasswordService
     numbers: NumberManagementService
+    catalogue: CatalogueService
+    optional_services: OptionalServices
     balance: BalanceService
     linking: LinkingService
     outbox: OutboxService
@@ -89,10 +99,13 @@ class SelfCare:
         *,
         on_sms_queued: OnSmsQueued | None = None,
     ) -> Self:
+        numbers = NumberManagementService(db, settings, clock)
         return cls(
             subscribers=SubscriberService(db, settings, clock),
             passwords=PasswordService(db, settings, clock, on_sms_queued=on_sms_queued),
-            numbers=NumberManagementService(db, settings, clock),
+            numbers=numbers,
+            catalogue=CatalogueService(db, settings, clock),
+            optional_services=OptionalServices(db, settings, clock, numbers=numbers),
             balance=BalanceService(db, settings, clock),
             linking=LinkingService(db, settings, clock),
             outbox=OutboxService(db, settings, clock, on_sms_queued=on_sms_queued),
@@ -112,6 +125,9 @@ __all__ = [
     "ApplicationRejected",
     "Balance",
     "BalanceService",
+    "CannotAfford",
+    "CatalogueEntry",
+    "CatalogueService",
     "ChangeResult",
     "Clock",
     "Disabled",
@@ -127,6 +143,8 @@ __all__ = [
     "NotSubscriber",
     "NumberBalance",
     "NumberManagementService",
+    "OfferedService",
+    "OptionalServices",
     "OutboxMessage",
     "OutboxSender",
     "OutboxService",
@@ -136,6 +154,7 @@ __all__ = [
     "PasswordRejected",
     "PasswordService",
     "PasswordSettings",
+    "PriceInOtherCurrency",
     "RateLimited",
     "Refusal",
     "RefusalReason",
@@ -150,6 +169,7 @@ __all__ = [
     "StoreUnavailable",
     "Subscriber",
     "SubscriberService",
+    "UnknownService",
     "WorkingCalendar",
     "format_money",
     "seed_demo",

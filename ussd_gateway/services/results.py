@@ -102,6 +102,49 @@ class NumberBalance:
     balance: Balance
 
 
+# --- the services catalogue and enabling its services ----------------------------------------
+@dataclass(frozen=True)
+class CatalogueEntry:
+    code: str
+    name: str  # shown in a language that has no name of its own
+    names: tuple[tuple[str, str], ...]  # (language, name), by language
+    connection_price_minor: int  # debited once, when the service is enabled
+    monthly_fee_minor: int  # shown to subscribers; not charged by the gateway
+    currency: str
+
+    def name_in(self, language: str) -> str:
+        return dict(self.names).get(language, self.name)
+
+
+@dataclass(frozen=True)
+class OfferedService:
+    """A catalogue service as one number sees it."""
+
+    entry: CatalogueEntry
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class UnknownService:
+    code: str
+
+
+@dataclass(frozen=True)
+class CannotAfford:
+    """The balance does not cover the connection price: nothing was enabled or debited."""
+
+    price: Balance
+    balance: Balance
+
+
+@dataclass(frozen=True)
+class PriceInOtherCurrency:
+    """The service is priced in a currency the balance is not kept in: nothing was done."""
+
+    price: Balance
+    balance: Balance
+
+
 # --- linking ---------------------------------------------------------------------------------
 class RefusalReason(Enum):
     NO_NUMBERS = "no numbers to add"

@@ -92,7 +92,7 @@ class PasswordIssueRow(Base):
 
 
 class ServiceRow(Base):
-    """The catalogue of optional services."""
+    """The catalogue of optional services. Monthly fees are shown, not charged (yet)."""
 
     __tablename__ = "services"
 
@@ -101,6 +101,18 @@ class ServiceRow(Base):
     connection_price_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     monthly_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
+
+
+class ServiceNameRow(Base):
+    """A catalogue service's name in one language (``ServiceRow.name`` is the fallback)."""
+
+    __tablename__ = "service_names"
+
+    service_code: Mapped[str] = mapped_column(
+        ForeignKey("services.code", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
 
 
 class EnabledServiceRow(Base):
