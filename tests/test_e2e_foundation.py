@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from tests.gateway_stack import running_stack
+from tests.gateway_stack import REPO, running_stack
 from ussd_gateway import services as svc
 from ussd_gateway.security.passwords import LOOK_ALIKE_FREE_ALPHABET
 from ussd_gateway.store.models import EnabledServiceRow
@@ -169,3 +170,19 @@ async def test_the_balance_shown_follows_a_top_up_at_once(tmp_path: Path) -> Non
         second = await stack.simulator.dial(DEMO, "*100#")
         assert "150,75" in first.screens[0]
         assert "250,75" in second.screens[0]
+
+
+async def test_a_menu_can_show_the_callers_own_number(tmp_path: Path) -> None:
+    menus = tmp_path / "menus"
+    shutil.copytree(REPO / "menus", menus)
+    (menus / "whoami.toml").write_text(
+        '[menu]\ncode = "*101#"\nstart = "me"\n\n[screens.me]\ntype = "end"\n'
+        'text.ru = "Ваш номер: {msisdn}"\ntext.en = "Your number: {msisdn}"\n',
+        encoding="utf-8")
+
+    def with_whoami(raw: dict[str, Any]) -> None:
+        raw["menus"]["paths"] = [str(menus)]
+
+    async with running_stack(tmp_path, with_whoami) as stack:
+        result = await stack.simulator.dial(ENGLISH, "*101#")
+        assert result.screens == [f"Your number: {ENGLISH}"]

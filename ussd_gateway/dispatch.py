@@ -109,7 +109,7 @@ class UssdDispatcher:
             else:
                 language = await self._actions.language_of(msisdn) or self._default_language
                 known.language = language
-                step = engine.begin(request.text, language)
+                step = engine.begin(request.text, language, {"msisdn": msisdn})
         else:
             saved = await self._sessions.load(request.session_key)
             if saved is None:
