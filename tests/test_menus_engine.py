@@ -279,15 +279,14 @@ def test_a_long_final_screen_is_paged_and_only_its_last_page_ends(engine: MenuEn
 def test_engine_reports_its_codes_and_actions(engine: MenuEngine) -> None:
     assert {"100", "111", "200", "300"} <= engine.codes
     assert engine.actions == {
-        "balance", "password.issue", "numbers.enable", "numbers.disable", "language.set",
-        "transfer", "tariff.change",
+        "balance", "balance.group", "password.issue", "numbers.enable", "numbers.disable",
+        "language.set", "transfer", "tariff.change",
     }
 
 
 def test_shipped_menus_load_with_the_gateway_actions() -> None:
-    actions = frozenset(
-        {"balance", "password.issue", "numbers.enable", "numbers.disable", "language.set"}
-    )
+    actions = frozenset({"balance", "balance.group", "password.issue", "numbers.enable",
+                         "numbers.disable", "language.set"})
     assert load_menus([SHIPPED], known_actions=actions).codes == {"100", "111"}
     with pytest.raises(MenuError):
         load_menus([SHIPPED], known_actions=actions - {"balance"})

@@ -72,7 +72,9 @@ def action_results(draw: st.DrawFn, call: ActionCall, menus: MenuSet) -> tuple[s
     outcome = draw(st.sampled_from([*spec.outcomes, "no_such_outcome"]))
     filler = st.text(alphabet="0123456789.ЖЩЮRUB{} ", min_size=1, max_size=40)
     names = ["balance", "expires_minutes", "retry_after_minutes"]
-    return outcome, {name: draw(filler) for name in names}
+    # A linked-numbers list: as many lines as an account group has numbers.
+    numbers = "\n".join(draw(st.lists(filler, max_size=30)))
+    return outcome, {**{name: draw(filler) for name in names}, "numbers": numbers}
 
 
 def walk_randomly(data: st.DataObject, menus: MenuSet, engine: MenuEngine, step: Step) -> Screen:

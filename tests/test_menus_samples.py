@@ -148,6 +148,7 @@ test_menus.__test__ = False  # type: ignore[attr-defined]
 
 OUTCOMES: Mapping[str, tuple[str, dict[str, str]]] = {
     "balance": ("ok", {"balance": "123.45 RUB"}),
+    "balance.group": ("ok", {"balance": "123.45 RUB"}),
     "password.issue": ("ok", {"expires_minutes": "60"}),
     "numbers.enable": ("enabled", {}),
     "numbers.disable": ("disabled", {}),

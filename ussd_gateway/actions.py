@@ -16,9 +16,10 @@ from .store.database import StoreUnavailable
 log = logging.getLogger("ussd_gateway.actions")
 
 Outcome = tuple[str, Mapping[str, str]]
-KNOWN_ACTIONS = frozenset(
-    {"balance", "password.issue", "numbers.enable", "numbers.disable", "language.set"}
-)
+KNOWN_ACTIONS = frozenset({
+    "balance", "balance.group", "password.issue", "numbers.enable", "numbers.disable",
+    "language.set",
+})
 LANGUAGES = frozenset({"ru", "en"})
 # How long a balance read with the subscriber may stand in for the balance action's own read:
 # long enough for the action of the same request, too short to show a stale figure.
@@ -38,6 +39,7 @@ class ServiceActions:
         self._read_balances: dict[str, tuple[float, svc.Balance]] = {}
         self._handlers: dict[str, Callable[[str, Mapping[str, str], str], Awaitable[Outcome]]] = {
             "balance": self._balance,
+            "balance.group": self._group_balances,
             "password.issue": self._issue_password,
             "numbers.enable": self._enable_numbers,
             "numbers.disable": self._disable_numbers,
@@ -93,6 +95,23 @@ class ServiceActions:
         return "ok", {"balance": svc.format_money(balance.amount_minor, balance.currency,
                                                   language)}
 
+    async def _group_balances(self, msisdn: str, inputs: Mapping[str, str],
+                              language: str) -> Outcome:
+        """``ok`` with {balance} for a number on its own; ``linked`` adds {numbers}, one
+        line per other number of its account group with that number's balance.
+
+        The numbers are shown in full: they are the subscriber's own (one owner per group),
+        and masked ones could not be told apart.
+        """
+        lines = await self._services.balance.group_balances(msisdn)
+        if not lines or lines[0].msisdn != msisdn:
+            return "not_subscriber", {}
+        own = {"balance": _money(lines[0].balance, language)}
+        if len(lines) == 1:
+            return "ok", own
+        others = [f"{line.msisdn}: {_money(line.balance, language)}" for line in lines[1:]]
+        return "linked", {**own, "numbers": "\n".join(others), "count": str(len(others))}
+
     async def _issue_password(self, msisdn: str, inputs: Mapping[str, str],
                               language: str) -> Outcome:
         result = await self._services.passwords.issue_temporary(msisdn, channel="ussd")
@@ -125,6 +144,10 @@ class ServiceActions:
         if not await self._services.subscribers.set_language(msisdn, wanted, channel="ussd"):
             return "not_subscriber", {}
         return "ok", {"language": wanted}
+
+
+def _money(balance: svc.Balance, language: str) -> str:
+    return svc.format_money(balance.amount_minor, balance.currency, language)
 
 
 def _minutes(delta: timedelta) -> str:
