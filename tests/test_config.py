@@ -36,6 +36,7 @@ def test_a_dialect_profile_can_be_adjusted_per_connection(tmp_path: Path) -> Non
     raw["smpp"]["connections"][0]["dialect"] = "umr"
     raw["smpp"]["connections"][0]["dialect_options"] = {
         "service_type": "USSD", "latin_data_coding": 1}
+    raw["menus"]["gsm7_chars"] = 160  # 8-bit text: 160 characters fill a USSD string
     dialect = parse_config(raw, base_dir=tmp_path, environ=ENV).connections[0].dialect
     assert (dialect.name, dialect.session_id) == ("umr", "user_message_reference")
     assert (dialect.service_type, dialect.latin_data_coding) == ("USSD", 1)
@@ -116,6 +117,9 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
             {"name": "in", "mode": "smsc", "listen": "127.0.0.1:2775", "system_id": "c",
              "password": "secret", "bind_mode": "transceiver"}),
          "smpp.connections[1].bind_mode: applies to esme connections only (this one is smsc)"),
+        (lambda c: c["smpp"]["connections"][0].update(
+            dialect_options={"latin_data_coding": 3}),
+         "menus.gsm7_chars: 182 characters do not fit one USSD string on connection 'ussdc'"),
         (lambda c: c["menus"].update(back_key="00"),
          "menus.back_key: must differ from menus.more_key"),
         (lambda c: c["menus"].update(home_key="*"),
@@ -189,3 +193,10 @@ def test_the_password_alphabet_reaches_the_password_service(tmp_path: Path) -> N
     raw["passwords"]["alphabet"] = "0123456789"  # digits only: nothing to mistake them for
     config = parse_config(raw, base_dir=tmp_path, environ=ENV)
     assert service_settings(config).passwords.alphabet == "0123456789"
+
+
+def test_an_8_bit_latin_coding_fits_with_160_characters_a_screen(tmp_path: Path) -> None:
+    raw = shipped()
+    raw["smpp"]["connections"][0]["dialect_options"] = {"latin_data_coding": 3}
+    raw["menus"]["gsm7_chars"] = 160
+    assert parse_config(raw, base_dir=tmp_path, environ=ENV).menus.gsm7_chars == 160

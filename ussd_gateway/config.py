@@ -207,6 +207,15 @@ def parse_config(raw: Mapping[str, object], *, base_dir: Path,
             f"sms.connection: {config.sms.connection!r} is not the name of any "
             "smpp.connections entry"
         )
+    for connection in config.connections:
+        # One USSD string is 160 octets: 182 characters only when packed as GSM 7-bit.
+        eight_bit = connection.dialect.latin_data_coding != 0
+        if eight_bit and config.menus.gsm7_chars > 160:
+            raise ConfigError(
+                f"menus.gsm7_chars: {config.menus.gsm7_chars} characters do not fit one USSD "
+                f"string on connection {connection.name!r}, whose Latin text goes 8 bits a "
+                "character (latin_data_coding "
+                f"{connection.dialect.latin_data_coding}): at most 160")
     modes = {c.name: c.mode for c in config.connections}
     if config.sms.connection is not None and modes[config.sms.connection] != "esme":
         raise ConfigError(
