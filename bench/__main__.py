@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .backends import BACKENDS, Backend
+from .bench_menus import engine_table
+from .bench_menus import measure as engine_cost
 from .procs import ChildFailed
 from .profile import summarise_profile
 from .report import RESULTS, derive, machine, memory_table, table, write_results
@@ -115,7 +117,9 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> int:
             for count in (10_000,) if args.quick else (10_000, 100_000):
                 memory.append({"store": "redis (used_memory)",
                                **await measure_redis(count, prefix)})
-        documents["memory"] = {**info, "scenario": "memory", "idle_sessions": memory}
+        engine = await engine_cost(steps=10_000 if args.quick else 50_000)
+        documents["memory"] = {**info, "scenario": "memory", "idle_sessions": memory,
+                               "engine_steps": engine}
 
     for scenario, document in documents.items():
         write_results(date, scenario, document, args.results)
@@ -126,6 +130,8 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> int:
     if memory:
         print()
         print(memory_table(memory))
+        print()
+        print(engine_table(engine))
     return 0 if rows else 1
 
 

@@ -6,11 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.backends import Backend
+from bench.bench_menus import engine_table
+from bench.bench_menus import run as run_engine
 from bench.gateway_config import bench_config, write_config
 from bench.profile import summarise_profile
 from bench.report import derive, table
 from bench.run import Load, run_scenario
+from menus import MenuEngine, load_menus
 from ussd_gateway.config import load_config
+
+REPO = Path(__file__).resolve().parent.parent
 
 TINY = Load(handsets=4, subscribers=8, warmup=0.3, duration=1.0, open_fraction=0.5,
             open_duration=1.0)
@@ -68,3 +73,11 @@ def test_the_profile_summary_leaves_idle_waits_out(tmp_path: Path) -> None:
     assert summary.startswith("40 busy samples (120 idle")
     assert "75.0%  gateway (dispatch, services)" in summary
     assert "25.0%  aiosqlite / sqlite3" in summary
+
+
+async def test_the_engine_cost_is_measured_with_sessions_in_the_real_store() -> None:
+    engine = MenuEngine(load_menus([REPO / "menus"]))
+    reply_us, dial_us = await run_engine(engine, live=50, steps=200)
+    assert reply_us > 0 and dial_us > 0
+    assert "| 50 |" in engine_table([{"live_sessions": 50, "us_per_reply_step": reply_us,
+                                      "us_per_direct_dial": dial_us}])
