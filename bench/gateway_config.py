@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +21,12 @@ def bench_config(*, smsc_port: int, store_url: str, sessions: Mapping[str, Any],
     (the bench measures the gateway, not its throttle)."""
     config: dict[str, Any] = tomllib.loads((source / "config.toml").read_text(encoding="utf-8"))
     config.setdefault("gateway", {})["log_level"] = "WARNING"
-    config["security"] = {"secret_key_file": str(workdir / "secret.key")}
+    # One key for the run, made here: with a PostgreSQL store the gateway will not make one up.
+    key_file = workdir / "secret.key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32), encoding="utf-8")
+        key_file.chmod(0o600)
+    config["security"] = {"secret_key_file": str(key_file)}
     config["store"] = {**config.get("store", {}), "url": store_url, "demo_data": False,
                        "auto_upgrade": True}
     config["sessions"] = {**config.get("sessions", {}), **sessions}

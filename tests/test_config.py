@@ -200,3 +200,16 @@ def test_an_8_bit_latin_coding_fits_with_160_characters_a_screen(tmp_path: Path)
     raw["smpp"]["connections"][0]["dialect_options"] = {"latin_data_coding": 3}
     raw["menus"]["gsm7_chars"] = 160
     assert parse_config(raw, base_dir=tmp_path, environ=ENV).menus.gsm7_chars == 160
+
+
+def test_a_shared_store_needs_the_shared_secret_key(tmp_path: Path) -> None:
+    raw = shipped()
+    raw["store"]["url"] = "postgresql+asyncpg://ussd@db.internal/ussd"
+    with pytest.raises(ConfigError, match=r"every instance needs the same secret key"):
+        parse_config(raw, base_dir=tmp_path, environ={})
+    assert not (tmp_path / "var").exists()  # no key of its own made up
+    with_key = parse_config(raw, base_dir=tmp_path, environ=ENV)
+    assert with_key.secret_key == ENV["USSD_GATEWAY_SECRET_KEY"].encode()
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret.key").write_text("k" * 40)  # or a key file put in place
+    assert parse_config(raw, base_dir=tmp_path, environ={}).secret_key == b"k" * 40

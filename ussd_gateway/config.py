@@ -72,6 +72,8 @@ class HttpConfig:
     max_body_bytes: int = 1024 * 1024
     # Reverse proxies / load balancers allowed to name the client in X-Forwarded-For.
     trusted_proxies: tuple[IpNetwork, ...] = ()
+    # How long a personal-account login token lasts (a new password ends it sooner).
+    token_ttl_seconds: int = 30 * 60
 
 
 @dataclass(frozen=True)
@@ -189,8 +191,9 @@ def parse_config(raw: Mapping[str, object], *, base_dir: Path,
         operator_name=gateway.text("operator_name", "Operator"),
         log_level=gateway.text("log_level", "INFO",
                                choices=("DEBUG", "INFO", "WARNING", "ERROR")),
-        secret_key=_secret_key(root.table("security"), base_dir, env, create_secret_key),
-        store=_store(root.table("store"), base_dir, env),
+        store=(store := _store(root.table("store"), base_dir, env)),
+        secret_key=_secret_key(root.table("security"), base_dir, env, create_secret_key,
+                               shared_store=store.url.startswith("postgresql")),
         sessions=_sessions(root.table("sessions")),
         menus=_menus(root.table("menus"), base_dir),
         http=_http(root.table("http"), env),
@@ -227,12 +230,20 @@ def parse_config(raw: Mapping[str, object], *, base_dir: Path,
     return config
 
 
-def _secret_key(table: Table, base_dir: Path, env: Mapping[str, str], create: bool) -> bytes:
+def _secret_key(table: Table, base_dir: Path, env: Mapping[str, str], create: bool, *,
+                shared_store: bool) -> bytes:
     env_name = table.text("secret_key_env", "USSD_GATEWAY_SECRET_KEY")
     key_file = table.text("secret_key_file", "var/secret.key")
     table.reject_unknown()
     if env.get(env_name):
         key = env[env_name].encode()
+    elif create and shared_store and not (base_dir / key_file).exists():
+        # Each instance would make up its own key, and SMS one instance encrypted would not
+        # decrypt on another (lost), nor its temporary passwords verify.
+        raise ConfigError(
+            f"security.secret_key_env: with a PostgreSQL store every instance needs the same "
+            f"secret key: set ${env_name}, or put the key in {base_dir / key_file} "
+            "(security.secret_key_file); this instance will not make up its own")
     elif create or (base_dir / key_file).exists():
         key = _read_or_create_key(base_dir / key_file)
     else:
@@ -310,6 +321,10 @@ def _menus(table: Table, base_dir: Path) -> MenusConfig:
     return result
 
 
+# A stolen token is good until it expires or the password changes: a day at most.
+MAX_TOKEN_TTL_SECONDS = 24 * 60 * 60
+
+
 def _http(table: Table, env: Mapping[str, str]) -> HttpConfig:
     tokens = []
     for entry in table.tables("admin_tokens"):
@@ -328,6 +343,8 @@ def _http(table: Table, env: Mapping[str, str]) -> HttpConfig:
         admin_tokens=tuple(tokens),
         max_body_bytes=table.integer("max_body_bytes", 1024 * 1024, minimum=1024),
         trusted_proxies=_networks(table, "trusted_proxies", []),
+        token_ttl_seconds=table.integer("token_ttl_seconds", 30 * 60, minimum=1,
+                                        maximum=MAX_TOKEN_TTL_SECONDS),
     )
     table.reject_unknown()
     return result
