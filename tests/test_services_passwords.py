@@ -350,3 +350,49 @@ async def test_the_password_and_its_sms_commit_together_or_not_at_all(
             text("SELECT count(*) FROM audit_log WHERE action = 'password.issued'")
         )).scalar()
     assert (credentials, issues, audits) == (0, 0, 0)
+
+
+async def test_an_attempt_never_settled_locks_out_no_longer_than_the_lockout(
+    care: SelfCare, sender: OutboxSender, sms: RecordingTransport, clock: FakeClock,
+    service_settings: ServiceSettings,
+) -> None:
+    policy = service_settings.passwords
+    password = await issue_and_receive(care, sender, sms, ALICE)
+    for _ in range(policy.max_failed_logins - 1):
+        await care.passwords.verify_login(ALICE, "wrong-guess", channel="web")
+    # The last allowed try is counted, then the gateway dies before its outcome is recorded.
+    await care.passwords._reserve_attempt(ALICE, "web")
+
+    assert await care.passwords.verify_login(ALICE, password, channel="web") == LockedOut(
+        retry_after=policy.lockout)
+    clock.advance(timedelta(minutes=2))
+    fresh = await issue_and_receive(care, sender, sms, ALICE)
+    assert await care.passwords.verify_login(ALICE, fresh, channel="web") == LockedOut(
+        retry_after=policy.lockout - timedelta(minutes=2)
+    ), "a new SMS password does not lift a lockout against guessing"
+    clock.advance(policy.lockout - timedelta(minutes=2))
+    assert await care.passwords.verify_login(ALICE, fresh, channel="web") == LoginOk(
+        must_change=True)
+    assert await care.passwords.verify_login(ALICE, "wrong", channel="web") == (
+        InvalidCredentials(attempts_left=policy.max_failed_logins - 1))
+
+
+async def test_a_count_left_at_the_limit_without_a_lockout_end_expires(
+    care: SelfCare, db: Database, sender: OutboxSender, sms: RecordingTransport,
+    clock: FakeClock, service_settings: ServiceSettings,
+) -> None:
+    """What an interrupted attempt left behind before lockouts were ended in the same step."""
+    policy = service_settings.passwords
+    await issue_and_receive(care, sender, sms, ALICE)
+    async with db.write() as session:
+        credential = await session.get(CredentialRow, ALICE)
+        assert credential is not None
+        credential.failed_attempts, credential.locked_until = policy.max_failed_logins, None
+    clock.advance(timedelta(days=7))
+    password = await issue_and_receive(care, sender, sms, ALICE)
+    assert await care.passwords.verify_login(ALICE, password, channel="web") == LockedOut(
+        retry_after=policy.lockout)
+    clock.advance(policy.lockout)
+    assert await care.passwords.verify_login(ALICE, password, channel="web") == LoginOk(
+        must_change=True)
+

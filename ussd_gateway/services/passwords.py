@@ -1,7 +1,9 @@
 """Passwords for the personal account: the SMS password (*111*25#), login, change.
 
 Failed logins are counted *before* the hash is checked, in the same locked transaction that
-reads the lockout, so concurrent guesses can never exceed the configured number.
+reads the lockout, so concurrent guesses can never exceed the configured number. The attempt
+that uses up the allowance also sets the lockout's end right there: should its outcome never be
+recorded (a crash, a store error), the lockout still ends on time.
 """
 
 from __future__ import annotations
@@ -240,10 +242,17 @@ class PasswordService:
                 credential.locked_until = None  # the lockout is over: a fresh start
                 credential.failed_attempts = 0
             if credential.failed_attempts >= limit:
-                # Attempts still being checked by another request used up the allowance.
+                # Only a count with no end (left by an earlier version, or a lowered limit):
+                # a lockout from now, never one for ever.
+                credential.locked_until = now + self._policy.lockout
+                credential.updated_at = now
                 return LockedOut(retry_after=self._policy.lockout)
             credential.failed_attempts += 1
             credential.updated_at = now
+            if credential.failed_attempts >= limit:
+                # The last try allowed: locked until it is settled (a right password lifts it),
+                # and if it never is, until the lockout is over.
+                credential.locked_until = now + self._policy.lockout
             expires = credential.temporary_expires_at
             return _Attempt(
                 failures_so_far=credential.failed_attempts,
