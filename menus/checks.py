@@ -1,10 +1,13 @@
 """Load-time checks on one menu: every way out leads somewhere, every screen is reachable,
-translated, fits (after paging), and names only known actions. Pure: no I/O."""
+translated, fits (after paging), and names only known actions; with the actions' declarations,
+also their outcomes and the placeholders they fill (menus/contract_checks.py). Pure: no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
+from menus.contract_checks import ProblemSink, check_against_contract
+from menus.contracts import MenuContract
 from menus.errors import MenuProblem
 from menus.gsm import capacity, encoding_for, fits, length_in
 from menus.limits import ScreenLimits
@@ -21,8 +24,6 @@ from menus.spec import (
     texts,
 )
 
-_ProblemSink = Callable[[str | None, str], None]
-
 # How wide a {placeholder} is assumed to be when checking that a screen fits.
 PLACEHOLDER_WIDTH = 16
 
@@ -36,9 +37,16 @@ def check_menu(
     menu: Menu,
     messages: Mapping[str, Text],
     limits: ScreenLimits,
-    known_actions: frozenset[str] | None,
+    known_actions: frozenset[str] | MenuContract | None,
 ) -> list[MenuProblem]:
+    """``known_actions``: the action names, or the actions' declarations to check outcomes
+    and placeholders too; None checks no action."""
     problems: list[MenuProblem] = []
+    contract = known_actions if isinstance(known_actions, MenuContract) else None
+    action_names: frozenset[str] | None = (
+        frozenset(known_actions.actions) if isinstance(known_actions, MenuContract)
+        else known_actions
+    )
 
     def problem(screen: str | None, reason: str) -> None:
         problems.append(MenuProblem(menu.file, screen, reason))
@@ -49,7 +57,7 @@ def check_menu(
         for what, target in targets(screen):
             if target not in menu.screens:
                 problem(screen.id, f"{what} leads to unknown screen {target!r}")
-        _check_screen(menu, screen, messages, limits, known_actions, problem)
+        _check_screen(menu, screen, messages, limits, action_names, problem)
     if menu.start in menu.screens:
         reached = _reachable(menu)
         for screen_id in menu.screens:
@@ -57,6 +65,8 @@ def check_menu(
                 problem(screen_id, f"unreachable: no way leads here from {menu.start!r}")
     for screen_id in _action_loops(menu):
         problem(screen_id, "actions lead to each other in a loop without a screen in between")
+    if contract is not None:
+        check_against_contract(menu, contract, problem)
     return problems
 
 
@@ -87,8 +97,8 @@ def _check_screen(
     screen: ScreenSpec,
     messages: Mapping[str, Text],
     limits: ScreenLimits,
-    known_actions: frozenset[str] | None,
-    problem: _ProblemSink,
+    action_names: frozenset[str] | None,
+    problem: ProblemSink,
 ) -> None:
     shared = screen.id.startswith(DEFAULT_SCREEN_PREFIX)  # its texts are checked as messages
     for what, text in [] if shared else texts(screen):
@@ -102,7 +112,7 @@ def _check_screen(
         for key in sorted(set(keys) & limits.navigation_keys):
             problem(screen.id, f"option key {key!r} is a navigation key (more/back/home)")
     if isinstance(screen, ActionScreen):
-        if known_actions is not None and screen.action not in known_actions:
+        if action_names is not None and screen.action not in action_names:
             problem(screen.id, f"action {screen.action!r} does not exist")
         switch_to = screen.params.get("language")
         if screen.sets_language and switch_to not in menu.languages:
@@ -120,7 +130,7 @@ def _check_fits(
     language: str,
     footer: tuple[str, str],
     limits: ScreenLimits,
-    problem: _ProblemSink,
+    problem: ProblemSink,
 ) -> None:
     text = screen_text(screen, language, menu.languages, _SampleValues())
     more_line, back_line = footer

@@ -17,7 +17,7 @@ from menus.limits import ScreenLimits
 from menus.machine import VALID_INPUT, choice_trigger, destination, outcome_trigger
 from menus.messages import DEFAULT_OUTCOME_MESSAGES
 from menus.paging import paginate
-from menus.render import pick, screen_text
+from menus.render import fill, pick, screen_text
 from menus.show import show_menu
 from menus.spec import (
     DEFAULT_SCREEN_PREFIX,
@@ -263,12 +263,12 @@ class MenuEngine:
         language = state.language
         fallbacks = (self._default_language, *menu.languages)
         messages = self._set.messages
+        variables = {**state.inputs, **state.values}
         notice = ""
         if state.notice == _SCREEN_ERROR and isinstance(screen, InputScreen) and screen.error:
-            notice = pick(screen.error, language, fallbacks)
+            notice = fill(pick(screen.error, language, fallbacks), variables)
         elif state.notice in messages:
             notice = pick(messages[state.notice], language, fallbacks)
-        variables = {**state.inputs, **state.values}
         body = screen_text(screen, language, fallbacks, variables, notice)
         more_line = f"{self._limits.more_key} {pick(messages['more'], language, fallbacks)}"
         back_line = f"{self._limits.back_key} {pick(messages['back'], language, fallbacks)}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from menus.checks import check_menu, check_messages
+from menus.contracts import MenuContract
 from menus.errors import MenuError, MenuProblem
 from menus.limits import ScreenLimits
 from menus.machine import build_machine
@@ -31,10 +32,11 @@ from menus.spec import (
 
 def load_menus(
     paths: Sequence[Path],
-    known_actions: frozenset[str] | None = None,
+    known_actions: frozenset[str] | MenuContract | None = None,
     limits: ScreenLimits | None = None,
 ) -> MenuSet:
-    """Paths are files or directories (a directory means its ``*.toml``).
+    """Paths are files or directories (a directory means its ``*.toml``). ``known_actions``
+    is the action names, or their declarations to check outcomes and placeholders as well.
 
     Raises MenuError listing every problem (file, screen, reason) if anything is wrong.
     """
@@ -46,7 +48,7 @@ def load_menus(
 
 def check_menus(
     paths: Sequence[Path],
-    known_actions: frozenset[str] | None = None,
+    known_actions: frozenset[str] | MenuContract | None = None,
     limits: ScreenLimits | None = None,
 ) -> list[MenuProblem]:
     """Every problem in the files; an empty list means ``load_menus`` would succeed."""
@@ -69,7 +71,9 @@ def menu_files(paths: Sequence[Path]) -> tuple[list[Path], list[MenuProblem]]:
 
 
 def _load(
-    paths: Sequence[Path], known_actions: frozenset[str] | None, limits: ScreenLimits
+    paths: Sequence[Path],
+    known_actions: frozenset[str] | MenuContract | None,
+    limits: ScreenLimits,
 ) -> tuple[MenuSet | None, list[MenuProblem]]:
     files, problems = menu_files(paths)
     parsed_files: list[ParsedFile] = []

@@ -170,3 +170,18 @@ def test_menus_check_names_file_screen_and_reason(tmp_path: Path) -> None:
     result = cli("menus", "check", str(broken), "--config", str(tmp_path / "none.toml"))
     assert result.returncode == 1
     assert "broken.toml" in result.stderr and "no.such.action" in result.stderr
+
+
+def test_menus_check_names_a_misspelled_outcome_and_placeholder(tmp_path: Path) -> None:
+    edited = tmp_path / "selfcare.toml"
+    shipped = (REPO / "menus" / "selfcare.toml").read_text()
+    edited.write_text(shipped.replace("outcomes.rate_limited", "outcomes.rate_limted")
+                      .replace("Valid {expires_minutes} min", "Valid {expires_minuts} min"))
+    result = cli("menus", "check", str(edited), "--config", str(tmp_path / "none.toml"))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[-1] == "2 problem(s) found"
+    assert f"{edited}: screen 'password': outcome 'rate_limted': action 'password.issue' " \
+        "never returns it" in lines[0] and "did you mean 'rate_limited'?" in lines[0]
+    assert lines[1].startswith(f"{edited}: screen 'password_sent': {{expires_minuts}} in text "
+                               "(en) is filled by nothing on the way here")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from menus import MenuEngine, MenuError, MenuProblem, Screen, check_menus, load_menus
+from menus.contracts import actions_table
+from tests.gateway_stack import running_stack
 from tests.test_menus_samples import SHIPPED, dial, write_menus
+from ussd_gateway.actions import MENU_CONTRACT
+
+ENGLISH = "79160000002"  # a demo subscriber who reads English
 
 GOOD = """
 [menu]
@@ -194,3 +201,167 @@ def test_an_engine_refuses_limits_too_small_for_its_footer(tmp_path: Path) -> No
     menus = load_menus([directory])
     with pytest.raises(ValueError, match="no room"):
         MenuEngine(menus, ScreenLimits(gsm7_chars=20, ucs2_chars=20))
+
+
+# ---- what the actions declare (ussd_gateway/actions.py MENU_CONTRACT) -----------------------
+
+SELFCARE = (SHIPPED / "selfcare.toml").read_text(encoding="utf-8")
+
+
+def selfcare_problems(tmp_path: Path, old: str, new: str) -> list[MenuProblem]:
+    """The problems `menus check` finds after an operator's edit of the shipped *111#."""
+    assert old in SELFCARE
+    directory = write_menus(tmp_path / "menus", selfcare=SELFCARE.replace(old, new))
+    problems = check_menus([directory], MENU_CONTRACT)
+    assert all(problem.file.endswith("selfcare.toml") for problem in problems), problems
+    return problems
+
+
+def test_the_shipped_menus_keep_what_the_actions_declare() -> None:
+    assert check_menus([SHIPPED], MENU_CONTRACT) == []
+
+
+def test_a_misspelled_outcome_is_named_with_the_known_ones_and_a_suggestion(
+    tmp_path: Path,
+) -> None:
+    problems = selfcare_problems(tmp_path, "outcomes.rate_limited", "outcomes.rate_limted")
+    assert [(p.screen, p.reason) for p in problems] == [(
+        "password",
+        "outcome 'rate_limted': action 'password.issue' never returns it (it returns error, "
+        "not_subscriber, ok, rate_limited); did you mean 'rate_limited'?",
+    )]
+
+
+ALREADY_ENABLED = SELFCARE[
+    SELFCARE.index("[screens.numbers_already_enabled]"):SELFCARE.index("[screens.numbers_disabled]")
+]
+WITHOUT_ALREADY_ENABLED = SELFCARE.replace(ALREADY_ENABLED, "").replace(
+    'outcomes.already_enabled = "numbers_already_enabled"\n', "")
+
+
+def test_an_outcome_left_out_is_named(tmp_path: Path) -> None:
+    problems = selfcare_problems(tmp_path, SELFCARE, WITHOUT_ALREADY_ENABLED)
+    assert [(p.screen, p.reason) for p in problems] == [(
+        "numbers_enable",
+        "outcome 'already_enabled' of action 'numbers.enable' (it was on already) is not "
+        'handled: the subscriber would get the "service unavailable" screen instead; add '
+        'outcomes.already_enabled = "<screen>"',
+    )]
+
+
+def test_error_and_not_subscriber_may_be_left_to_the_shared_screens_or_mapped(
+    tmp_path: Path,
+) -> None:
+    mapped = 'outcomes.rate_limited = "password_wait"\noutcomes.error = "password_wait"\n'
+    assert selfcare_problems(tmp_path, 'outcomes.rate_limited = "password_wait"\n', mapped) == []
+
+
+def test_a_misspelled_placeholder_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    problems = selfcare_problems(
+        tmp_path, 'text.en = "Your balance: {balance}"', 'text.en = "Your balance: {balanse}"')
+    assert [(p.screen, p.reason) for p in problems] == [(
+        "balance_shown",
+        "{balanse} in text (en) is filled by nothing on the way here and would show as "
+        "nothing (filled here: {balance}, {msisdn}); did you mean {balance}?",
+    )]
+
+
+def test_a_placeholder_of_another_outcome_is_not_filled(tmp_path: Path) -> None:
+    # password_sent follows the ok outcome; only rate_limited fills {retry_after_minutes}.
+    problems = selfcare_problems(tmp_path, "Действует {expires_minutes} мин.",
+                                 "Повтор через {retry_after_minutes} мин.")
+    assert [(p.screen, p.reason.split(" is filled")[0]) for p in problems] == [
+        ("password_sent", "{retry_after_minutes} in text (ru)")
+    ]
+
+
+def test_a_missing_action_param_is_named(tmp_path: Path) -> None:
+    problems = selfcare_problems(
+        tmp_path, 'params.language = "en"\nsets_language = true\n', "")
+    assert [(p.screen, p.reason) for p in problems] == [
+        ("language_en", "action 'language.set' needs params.language (ru or en)")
+    ]
+
+
+PATHS = """
+[menu]
+code = "*124#"
+start = "main"
+
+[screens.main]
+type = "choice"
+text.ru = "Номер {msisdn}"
+text.en = "Number {msisdn}"
+
+[[screens.main.options]]
+key = "1"
+label.ru = "Пометка"
+label.en = "With a note"
+next = "note"
+
+[[screens.main.options]]
+key = "2"
+label.ru = "Баланс"
+label.en = "Balance"
+next = "fetch"
+
+[screens.note]
+type = "input"
+name = "note"
+text.ru = "Комментарий:"
+text.en = "Note:"
+error.ru = "Для {msisdn}: неверный ввод"
+error.en = "For {msisdn}: invalid"
+next = "fetch"
+
+[screens.fetch]
+type = "action"
+action = "balance"
+outcomes.ok = "shown"
+
+[screens.shown]
+type = "end"
+text.ru = "{note} Баланс {msisdn}: {balance}"
+text.en = "{note} Balance of {msisdn}: {balance}"
+"""
+
+
+def test_a_value_some_path_fills_is_accepted(tmp_path: Path) -> None:
+    # {note} is typed on one of the two ways to "shown" only: no false alarm.
+    directory = write_menus(tmp_path / "menus", paths=PATHS)
+    assert check_menus([directory], MENU_CONTRACT) == []
+
+
+def test_a_placeholder_before_the_action_that_fills_it_is_named(tmp_path: Path) -> None:
+    text = PATHS.replace('text.en = "Note:"', 'text.en = "Note ({balance}):"')
+    directory = write_menus(tmp_path / "menus", paths=text)
+    problems = check_menus([directory], MENU_CONTRACT)
+    assert [(p.screen, p.reason.split(" is filled")[0]) for p in problems] == [
+        ("note", "{balance} in text (en)")
+    ]
+
+
+def test_the_readme_table_is_what_the_actions_declare() -> None:
+    readme = (SHIPPED / "README.md").read_text(encoding="utf-8")
+    table = actions_table(MENU_CONTRACT)
+    assert table in readme, f"menus/README.md should show this table:\n{table}"
+    for value in MENU_CONTRACT.dial_values:
+        assert f"`{{{value}}}`" in readme
+
+
+async def test_a_reload_refuses_a_menu_that_leaves_an_outcome_out(tmp_path: Path) -> None:
+    menus = tmp_path / "menus"
+    shutil.copytree(SHIPPED, menus, ignore=shutil.ignore_patterns("*.py", "*.md"))
+
+    def own_menus(raw: dict[str, Any]) -> None:
+        raw["menus"]["paths"] = [str(menus)]
+
+    async with running_stack(tmp_path, own_menus) as stack:
+        write_menus(menus, selfcare=WITHOUT_ALREADY_ENABLED)
+        error = stack.gateway.reload_menus()
+        assert error is not None
+        assert "selfcare.toml: screen 'numbers_enable': outcome 'already_enabled'" in error
+        # The old menus keep serving: a second enable still says "already on".
+        await stack.simulator.dial(ENGLISH, "*111*828*1#")
+        again = await stack.simulator.dial(ENGLISH, "*111*828*1#")
+        assert again.screens[-1] == "Number management is already on."

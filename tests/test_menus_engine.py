@@ -250,6 +250,35 @@ def test_custom_input_error_text(engine: MenuEngine) -> None:
     assert screen.text == "The code is 4 digits.\nEnter the code from the SMS"
 
 
+def test_an_input_error_text_fills_its_placeholders(tmp_path: Path) -> None:
+    menu = """
+[menu]
+code = "*201#"
+start = "amount"
+
+[screens.amount]
+type = "input"
+name = "amount"
+validate = "amount"
+min = 1
+max = 100
+text.ru = "Пополнить {msisdn}, сумма:"
+text.en = "Top up {msisdn}, amount:"
+error.ru = "{msisdn}: от 1 до 100."
+error.en = "{msisdn}: 1 to 100."
+next = "done"
+
+[screens.done]
+type = "end"
+text.ru = "Готово"
+text.en = "Done"
+"""
+    engine = MenuEngine(load_menus([write_menus(tmp_path / "menus", topup=menu)]))
+    first = settle(engine, engine.begin("*201#", "en", {"msisdn": "79160000002"}))
+    screen = reply(engine, first, "500")
+    assert screen.text == "79160000002: 1 to 100.\nTop up 79160000002, amount:"
+
+
 def test_long_choice_list_pages_with_more_and_back(engine: MenuEngine) -> None:
     first = dial(engine, "*300#", "ru")
     assert first.text.endswith("\n00 Ещё")

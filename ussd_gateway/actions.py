@@ -1,6 +1,8 @@
 """The menu actions, each a call into the services; the only place menus meet the store.
 
-Action names and outcomes are the contract with the menu files (see menus/*.toml).
+``MENU_CONTRACT`` declares each action's outcomes and the placeholder values each fills: the
+contract with the menu files (menus/*.toml), checked by `ussd-gateway menus check`, at start
+and on every reload, and held to at run time. menus/README.md shows it as a table.
 """
 
 from __future__ import annotations
@@ -10,17 +12,50 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from menus.contracts import ActionContract, MenuContract, Returns
+
 from . import services as svc
 from .store.database import StoreUnavailable
 
 log = logging.getLogger("ussd_gateway.actions")
 
 Outcome = tuple[str, Mapping[str, str]]
-KNOWN_ACTIONS = frozenset({
-    "balance", "balance.group", "password.issue", "numbers.enable", "numbers.disable",
-    "language.set",
-})
 LANGUAGES = frozenset({"ru", "en"})
+_BALANCE = "the balance as the subscriber's language writes it, e.g. 42.00 RUB"
+# Besides these, every action may end with error or not_subscriber (menus/contracts.py).
+MENU_CONTRACT = MenuContract(
+    actions={
+        "balance": ActionContract({"ok": Returns("the balance was read", {"balance": _BALANCE})}),
+        "balance.group": ActionContract({
+            "ok": Returns("a number on its own", {"balance": _BALANCE}),
+            "linked": Returns("a number in an account group", {
+                "balance": "its own balance",
+                "numbers": 'one "79160000002: 42.00 RUB" line per other number of the group',
+                "count": "how many other numbers",
+            }),
+        }),
+        "password.issue": ActionContract({
+            "ok": Returns("the password is on its way by SMS",
+                          {"expires_minutes": "minutes it stays valid"}),
+            "rate_limited": Returns("one was sent too recently",
+                                    {"retry_after_minutes": "minutes until one may be asked"}),
+        }),
+        "numbers.enable": ActionContract({
+            "enabled": Returns("number management is switched on"),
+            "already_enabled": Returns("it was on already"),
+        }),
+        "numbers.disable": ActionContract({
+            "disabled": Returns("number management is switched off"),
+            "already_disabled": Returns("it was off already"),
+        }),
+        "language.set": ActionContract(
+            {"ok": Returns("the language is changed", {"language": "the new language: ru, en"})},
+            params={"language": "ru or en"},
+        ),
+    },
+    dial_values={"msisdn": "the caller's number, e.g. 79161234567"},
+)
+KNOWN_ACTIONS = frozenset(MENU_CONTRACT.actions)
 # How long a balance read with the subscriber may stand in for the balance action's own read:
 # long enough for the action of the same request, too short to show a stale figure.
 BALANCE_REUSE_SECONDS = 1.0
@@ -45,6 +80,8 @@ class ServiceActions:
             "numbers.disable": self._disable_numbers,
             "language.set": self._set_language,
         }
+        if self._handlers.keys() != MENU_CONTRACT.actions.keys():
+            raise RuntimeError("MENU_CONTRACT and the action handlers name different actions")
 
     async def language_of(self, msisdn: str) -> str | None:
         """Read once when a code is dialled; the balance comes along for a balance action.
@@ -86,7 +123,13 @@ class ServiceActions:
         if handler is None:
             log.error("menu asked for unknown action %r", action)
             return "error", {}
-        return await handler(msisdn, inputs, language)
+        outcome, values = await handler(msisdn, inputs, language)
+        declared = MENU_CONTRACT.actions[action]
+        if not declared.returns(outcome) or set(values) != declared.values_of(outcome):
+            # The menus were checked against the declaration; say where they part ways.
+            log.error("action %r returned %r with values %s, not as MENU_CONTRACT declares",
+                      action, outcome, sorted(values))
+        return outcome, values
 
     async def _balance(self, msisdn: str, inputs: Mapping[str, str], language: str) -> Outcome:
         balance = self._balance_read_just_now(msisdn) or await self._services.balance.get(msisdn)

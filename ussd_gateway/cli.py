@@ -266,10 +266,10 @@ def _menu_inputs(args: argparse.Namespace) -> tuple[list[Path], ScreenLimits]:
 def _cmd_menus_check(args: argparse.Namespace) -> int:
     from menus import check_menus
 
-    from .actions import KNOWN_ACTIONS
+    from .actions import MENU_CONTRACT
 
     paths, limits = _menu_inputs(args)
-    problems = check_menus(paths, KNOWN_ACTIONS, limits)
+    problems = check_menus(paths, MENU_CONTRACT, limits)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -282,11 +282,11 @@ def _cmd_menus_check(args: argparse.Namespace) -> int:
 def _cmd_menus_show(args: argparse.Namespace) -> int:
     from menus import MenuError, load_menus, show_menu
 
-    from .actions import KNOWN_ACTIONS
+    from .actions import MENU_CONTRACT
 
     paths, limits = _menu_inputs(args)
     try:
-        menus = load_menus(paths, KNOWN_ACTIONS, limits)
+        menus = load_menus(paths, MENU_CONTRACT, limits)
     except MenuError as exc:
         print(f"ussd-gateway menus show: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -24,7 +24,7 @@ from smpp.server import SmscServer, SmscSettings
 from smpp.simulator import Simulator, SimulatorSettings
 
 from . import services as svc
-from .actions import KNOWN_ACTIONS, ServiceActions
+from .actions import MENU_CONTRACT, ServiceActions
 from .config import GatewayConfig, SmppConnectionConfig
 from .dispatch import UssdDispatcher
 from .http import HttpDeps, build_app
@@ -67,7 +67,7 @@ class Gateway:
     def load_engine(self) -> MenuEngine:
         cfg = self.config.menus
         limits = screen_limits(self.config)
-        menus = load_menus(list(cfg.paths), KNOWN_ACTIONS, limits)
+        menus = load_menus(list(cfg.paths), MENU_CONTRACT, limits)
         return MenuEngine(menus, limits, default_language=cfg.default_language)
 
     def reload_menus(self) -> str | None:
