@@ -118,6 +118,7 @@ class MenuEngine:
             self._menu_language(menu, language),
             values=dict(values or {}),
             pending=direct_inputs,
+            given=dict(values or {}),
         )
         return self._run(menu, state)
 
@@ -223,7 +224,8 @@ class MenuEngine:
             return state.evolve(notice="")
         if reply == limits.home_key:
             return state.evolve(
-                screen=menu.start, trail=(), page=0, retries=0, notice="", inputs={}, values={}
+                screen=menu.start, trail=(), page=0, retries=0, notice="", inputs={},
+                values=dict(state.given),
             )
         if isinstance(screen, InputScreen):
             verdict = validate(screen.validator, reply)

@@ -14,7 +14,8 @@ class SessionState:
     """Where a subscriber is: menu code, screen, language, page, wrong answers so far,
     what they typed (``inputs``), what actions returned (``values``), the direct-string
     inputs not consumed yet (``pending``), the screens to go back to (``trail``) and the
-    reason shown above the screen after a wrong answer (``notice``, a message key)."""
+    reason shown above the screen after a wrong answer (``notice``, a message key).
+    ``given`` holds the values the dial came with (``{msisdn}``): going home keeps them."""
 
     code: str
     screen: str
@@ -26,6 +27,7 @@ class SessionState:
     pending: tuple[str, ...] = ()
     trail: tuple[str, ...] = ()
     notice: str = ""
+    given: Mapping[str, str] = field(default_factory=dict)
 
     def evolve(self, **changes: Any) -> SessionState:
         """A copy with ``changes``; cheaper than dataclasses.replace on the per-step path."""
@@ -48,6 +50,7 @@ class SessionState:
             "pending": list(self.pending),
             "trail": list(self.trail),
             "notice": self.notice,
+            "given": dict(self.given),
         }
 
     @classmethod
@@ -67,6 +70,7 @@ class SessionState:
                 pending=tuple(_text(item) for item in data.get("pending", [])),
                 trail=tuple(_text(item) for item in data.get("trail", [])),
                 notice=_text(data.get("notice", "")),
+                given=_strings(data.get("given", {})),
             )
         except (KeyError, TypeError) as error:
             raise ValueError(f"malformed menu session state: {error!r}") from None

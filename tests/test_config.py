@@ -145,6 +145,14 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
          "http.trusted_proxies[1]: expected a string, got 3"),
         (lambda c: c["http"].update(trusted_proxies="10.0.0.0/8"),
          "http.trusted_proxies: expected a list of strings"),
+        (lambda c: c["http"].update(token_ttl_seconds=0),
+         "http.token_ttl_seconds: must be at least 1, got 0"),
+        (lambda c: c["http"].update(token_ttl_seconds=-1800),
+         "http.token_ttl_seconds: must be at least 1, got -1800"),
+        (lambda c: c["http"].update(token_ttl_seconds="30m"),
+         "http.token_ttl_seconds: expected an integer"),
+        (lambda c: c["http"].update(token_ttl_seconds=86_401),
+         "http.token_ttl_seconds: must be at most 86400, got 86401"),
     ],
 )
 def test_bad_value_is_refused_naming_the_key(tmp_path: Path, change: Any, message: str) -> None:
@@ -161,6 +169,13 @@ def test_trusted_proxies_take_addresses_and_networks(tmp_path: Path) -> None:
     raw["http"]["trusted_proxies"] = ["10.1.2.3", "192.168.0.0/16", "fd00::/8"]
     trusted = parse_config(raw, base_dir=tmp_path, environ=ENV).http.trusted_proxies
     assert [str(network) for network in trusted] == ["10.1.2.3/32", "192.168.0.0/16", "fd00::/8"]
+
+
+def test_login_tokens_last_half_an_hour_unless_configured(tmp_path: Path) -> None:
+    assert parse_config(shipped(), base_dir=tmp_path, environ=ENV).http.token_ttl_seconds == 1800
+    raw = shipped()
+    raw["http"]["token_ttl_seconds"] = 600
+    assert parse_config(raw, base_dir=tmp_path, environ=ENV).http.token_ttl_seconds == 600
 
 
 def test_cli_refuses_a_bad_config_with_one_line(tmp_path: Path,

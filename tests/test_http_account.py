@@ -126,6 +126,48 @@ async def test_account_needs_a_genuine_token(api: Api) -> None:
     assert forged.status == 401 and forged.problem_type == "unauthorized"
 
 
+async def test_changing_the_password_ends_every_token_issued_before(api: Api) -> None:
+    this_device = await api.account_token(IVAN, new_password="Kv4rtira-na-Arbate")
+    other_device = (await api.login(IVAN, "Kv4rtira-na-Arbate")).body["token"]
+    changed = await api.call("POST", "/api/v1/account/password", token=this_device,
+                             json_body={"current_password": "Kv4rtira-na-Arbate",
+                                        "new_password": "Babushka-Pirozhki-7"})
+    assert changed.status == 204
+    for stale in (this_device, other_device):
+        refused = await api.call("GET", "/api/v1/account", token=stale)
+        assert refused.status == 401 and refused.problem_type == "unauthorized"
+        assert "log in again" in refused.body["detail"]
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    login = await api.login(IVAN, "Babushka-Pirozhki-7")
+    assert login.status == 201
+    account = await api.call("GET", "/api/v1/account", token=login.body["token"])
+    assert account.status == 200 and account.body["msisdn"] == IVAN
+
+
+async def test_a_new_password_by_sms_ends_earlier_tokens(api: Api) -> None:
+    token = await api.account_token(IVAN)
+    assert (await api.call("GET", "/api/v1/account", token=token)).status == 200
+    asked = await api.call("POST", "/api/v1/password-requests", json_body={"msisdn": IVAN})
+    assert asked.status == 202
+    temporary = await api.sms_password(IVAN)
+    refused = await api.call("GET", "/api/v1/account", token=token)
+    assert refused.status == 401 and refused.problem_type == "unauthorized"
+    hijack = await api.call("POST", "/api/v1/account/password", token=token, json_body={
+        "current_password": "Str0ng-Passw0rd", "new_password": "Zakhvat-Akkaunta-9"})
+    assert hijack.status == 401 and hijack.problem_type == "unauthorized"
+
+    first = await api.login(IVAN, temporary)
+    assert first.status == 201 and first.body["must_change_password"] is True
+    changed = await api.call("POST", "/api/v1/account/password", token=first.body["token"],
+                             json_body={"current_password": temporary,
+                                        "new_password": "Kv4rtira-na-Arbate"})
+    assert changed.status == 204
+    second = await api.login(IVAN, "Kv4rtira-na-Arbate")
+    assert second.status == 201
+    account = await api.call("GET", "/api/v1/account", token=second.body["token"])
+    assert account.status == 200
+
+
 async def test_number_management_on_and_off_from_the_account(api: Api) -> None:
     token = await api.account_token(IVAN)
     on = await api.call("PUT", "/api/v1/account/services/number_management", token=token)

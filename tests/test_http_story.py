@@ -4,6 +4,7 @@ HTTP -> forced change -> log in with the new password; the metrics move as it ha
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,21 @@ async def test_sms_password_from_ussd_opens_the_personal_account(tmp_path: Path)
         channels = [(e["action"], e["channel"]) for e in (await trail.json())["entries"]]
         assert ("password.issued", "ussd") in channels
         assert ("password.changed", "web") in channels
+
+
+async def test_login_tokens_last_the_configured_time(tmp_path: Path) -> None:
+    def short_tokens(raw: dict[str, Any]) -> None:
+        raw["http"]["token_ttl_seconds"] = 300
+
+    async with running_stack(tmp_path, tweak=short_tokens) as stack, \
+            aiohttp.ClientSession(f"http://127.0.0.1:{stack.running.http_port}") as http:
+        dialed = await stack.simulator.dial(DEMO, "*111*25#")
+        assert dialed.session_ended
+        [sms] = await stack.simulator.wait_for_sms(DEMO, 1, timeout=15)
+        before = datetime.now(UTC).replace(microsecond=0)
+        login = await http.post("/api/v1/login", json={
+            "msisdn": DEMO, "password": _password_in(sms.text, stack.config.passwords.length)})
+        after = datetime.now(UTC)
+        assert login.status == 201
+        expires_at = datetime.fromisoformat((await login.json())["expires_at"])
+        assert before + timedelta(seconds=300) <= expires_at <= after + timedelta(seconds=300)

@@ -14,22 +14,24 @@ from ussd_gateway.http.schema import validate
 from ussd_gateway.http.tokens import Scope, TokenSigner
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+STAMP = "c3RhbXAtb2YtcGFzc3dvcmRz"
 
 
 def test_token_round_trip_expiry_and_scope() -> None:
     signer = TokenSigner(b"k" * 32, timedelta(minutes=30))
-    token, expires_at = signer.issue("79160000001", Scope.PASSWORD_CHANGE, NOW)
+    token, expires_at = signer.issue("79160000001", Scope.PASSWORD_CHANGE, NOW,
+                                     credential_stamp=STAMP)
     claims = signer.verify(token, NOW + timedelta(minutes=29))
     assert claims is not None
-    assert (claims.msisdn, claims.scope, claims.expires_at) == (
-        "79160000001", Scope.PASSWORD_CHANGE, expires_at)
+    assert (claims.msisdn, claims.scope, claims.expires_at, claims.credential_stamp) == (
+        "79160000001", Scope.PASSWORD_CHANGE, expires_at, STAMP)
     assert signer.verify(token, expires_at) is None
 
 
 def test_tokens_are_unique_and_bound_to_the_key() -> None:
     signer = TokenSigner(b"k" * 32, timedelta(minutes=30))
-    first, _ = signer.issue("79160000001", Scope.ACCOUNT, NOW)
-    second, _ = signer.issue("79160000001", Scope.ACCOUNT, NOW)
+    first, _ = signer.issue("79160000001", Scope.ACCOUNT, NOW, credential_stamp=STAMP)
+    second, _ = signer.issue("79160000001", Scope.ACCOUNT, NOW, credential_stamp=STAMP)
     assert first != second
     assert TokenSigner(b"j" * 32, timedelta(minutes=30)).verify(first, NOW) is None
 
@@ -37,7 +39,7 @@ def test_tokens_are_unique_and_bound_to_the_key() -> None:
 @given(st.integers(min_value=0), st.sampled_from("AQZaqz019-_."))
 def test_any_changed_character_invalidates_a_token(position: int, replacement: str) -> None:
     signer = TokenSigner(b"k" * 32, timedelta(minutes=30))
-    token, _ = signer.issue("79160000001", Scope.ACCOUNT, NOW)
+    token, _ = signer.issue("79160000001", Scope.ACCOUNT, NOW, credential_stamp=STAMP)
     index = position % len(token)
     tampered = token[:index] + replacement + token[index + 1:]
     if tampered != token:  # the MAC covers the text as sent, not what base64 decodes to

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from menus import MenuEngine, Screen, load_menus, show_menu
+from menus import MenuEngine, Screen, SessionState, load_menus, show_menu
 from tests.test_menus_samples import SHIPPED, dial, reply, write_menus
 
 
@@ -58,3 +58,40 @@ text.en = "Your number: {msisdn}"
     screen = engine.begin("*101#", "en", {"msisdn": "79161234567"})
     assert isinstance(screen, Screen)
     assert screen.text == "Your number: 79161234567"
+
+
+def test_going_home_keeps_the_values_the_dial_came_with(tmp_path: Path) -> None:
+    menu = """
+[menu]
+code = "*101#"
+start = "me"
+[screens.me]
+type = "choice"
+text.ru = "Номер {msisdn}"
+text.en = "Number {msisdn}"
+[[screens.me.options]]
+key = "1"
+label.ru = "Дальше"
+label.en = "Next"
+next = "next"
+[screens.next]
+type = "choice"
+text.ru = "Ещё"
+text.en = "More"
+[[screens.next.options]]
+key = "1"
+label.ru = "Конец"
+label.en = "End"
+next = "bye"
+[screens.bye]
+type = "end"
+text.ru = "Пока"
+text.en = "Bye"
+"""
+    engine = MenuEngine(load_menus([write_menus(tmp_path / "menus", me=menu)]))
+    first = engine.begin("*101#", "en", {"msisdn": "79161234567"})
+    assert isinstance(first, Screen) and first.text.startswith("Number 79161234567")
+    deeper = engine.advance(first.state, "1")
+    assert isinstance(deeper, Screen)
+    home = engine.advance(SessionState.from_dict(deeper.state.to_dict()), "**")
+    assert isinstance(home, Screen) and home.text.startswith("Number 79161234567")

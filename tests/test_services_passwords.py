@@ -396,3 +396,40 @@ async def test_a_count_left_at_the_limit_without_a_lockout_end_expires(
     assert await care.passwords.verify_login(ALICE, password, channel="web") == LoginOk(
         must_change=True)
 
+
+async def test_a_password_replaced_while_being_checked_no_longer_logs_in(
+    care: SelfCare, sender: OutboxSender, sms: RecordingTransport,
+) -> None:
+    temporary = await issue_and_receive(care, sender, sms, ALICE)
+    assert await care.passwords.change_password(
+        ALICE, temporary, "Kalinka-Malinka-42", channel="web") == PasswordChanged()
+    passwords = care.passwords
+    attempt = await passwords._reserve_attempt(ALICE, "web")
+    assert not isinstance(attempt, InvalidCredentials | LockedOut)
+    matched, by_temporary = await passwords._check(ALICE, "Kalinka-Malinka-42", attempt)
+    assert matched
+    assert await passwords.change_password(
+        ALICE, "Kalinka-Malinka-42", "Babushka-Pirozhki-7", channel="web") == PasswordChanged()
+    assert isinstance(await passwords._settle(ALICE, attempt, matched, by_temporary, "web",
+                                              "login"), InvalidCredentials)
+
+
+async def test_every_new_password_gives_a_new_credential_stamp(
+    care: SelfCare, sender: OutboxSender, sms: RecordingTransport, clock: FakeClock,
+) -> None:
+    passwords = care.passwords
+    assert await passwords.credential_stamp(ALICE) is None
+    temporary = await issue_and_receive(care, sender, sms, ALICE)
+    login = await passwords.verify_login(ALICE, temporary, channel="web")
+    assert isinstance(login, LoginOk)
+    first = await passwords.credential_stamp(ALICE)
+    assert first is not None and login.credential_stamp == first
+    await passwords.verify_login(ALICE, "wrong-guess", channel="web")
+    assert await passwords.credential_stamp(ALICE) == first, "a failed login changes nothing"
+    await passwords.change_password(ALICE, temporary, "Kalinka-Malinka-42", channel="web")
+    chosen = await passwords.credential_stamp(ALICE)
+    clock.advance(timedelta(minutes=2))
+    await issue_and_receive(care, sender, sms, ALICE)
+    by_sms = await passwords.credential_stamp(ALICE)
+    assert len({first, chosen, by_sms}) == 3
+    assert await passwords.credential_stamp(BOB) is None

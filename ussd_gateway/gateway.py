@@ -230,7 +230,8 @@ class Gateway:
             metrics=self.metrics, secret_key=self.config.secret_key, ready=self._ready,
             reload_menus=self.reload_menus, smpp_status=self.smpp_status,
             on_sms_queued=self._wake_outbox, admin_tokens=cfg.admin_tokens,
-            country_code=self.config.country_code, trusted_proxies=cfg.trusted_proxies)
+            country_code=self.config.country_code, trusted_proxies=cfg.trusted_proxies,
+            token_lifetime=timedelta(seconds=cfg.token_ttl_seconds))
         app = build_app(deps, max_body_bytes=cfg.max_body_bytes)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

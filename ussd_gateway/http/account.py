@@ -48,7 +48,8 @@ async def login(call: Call) -> web.StreamResponse:
     _raise_for_credentials(result)
     assert isinstance(result, r.LoginOk)
     scope = Scope.PASSWORD_CHANGE if result.must_change else Scope.ACCOUNT
-    token, expires_at = call.signer.issue(msisdn, scope, call.deps.clock())
+    token, expires_at = call.signer.issue(msisdn, scope, call.deps.clock(),
+                                          credential_stamp=result.credential_stamp)
     reply = views.ok({"token": token, "token_type": "Bearer",
                       "expires_at": views.iso(expires_at), "msisdn": msisdn,
                       "must_change_password": result.must_change}, status=201)

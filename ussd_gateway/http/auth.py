@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from aiohttp import web
@@ -15,6 +15,9 @@ from .tokens import Claims, Scope, TokenSigner
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ussd-gateway"'}
 
+# The stamp of a number's current passwords (None without any): one read by primary key.
+CurrentStamp = Callable[[str], Awaitable[str | None]]
+
 
 def bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
@@ -24,13 +27,19 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-def subscriber_claims(request: web.Request, signer: TokenSigner, now: datetime, *,
-                      allow_password_change: bool) -> Claims:
+async def subscriber_claims(request: web.Request, signer: TokenSigner, now: datetime,
+                            current_stamp: CurrentStamp, *,
+                            allow_password_change: bool) -> Claims:
     token = bearer_token(request)
     claims = signer.verify(token, now) if token is not None else None
     if claims is None:
         raise Problem("unauthorized", "log in to get a token, then send it as a bearer token",
                       headers=_CHALLENGE)
+    stamp = await current_stamp(claims.msisdn)
+    if stamp is None or not hmac.compare_digest(stamp.encode(),
+                                                claims.credential_stamp.encode()):
+        raise Problem("unauthorized", "the password was changed after this token was issued; "
+                      "log in again", headers=_CHALLENGE)
     if claims.scope is Scope.PASSWORD_CHANGE and not allow_password_change:
         raise Problem("password-change-required",
                       "this token only allows changing the temporary password")

@@ -53,7 +53,9 @@ def document(routes: Sequence[Route], *, title: str = "ussd-gateway",
             "schemas": dict(SCHEMAS),
             "securitySchemes": {
                 "subscriberToken": {"type": "http", "scheme": "bearer",
-                                    "description": "from POST /api/v1/login"},
+                                    "description": "from POST /api/v1/login; ends after "
+                                                   "http.token_ttl_seconds or when the "
+                                                   "number gets a new password"},
                 "operatorToken": {"type": "http", "scheme": "bearer",
                                   "description": "an [http.admin_tokens] token from config"},
             },

@@ -92,8 +92,9 @@ def wrap(route: Route, deps: HttpDeps, signer: TokenSigner,
         if route.auth is Auth.OPERATOR:
             channel = "operator:" + operator_name(request, deps.admin_tokens)
         elif route.auth in (Auth.SUBSCRIBER, Auth.SUBSCRIBER_ANY):
-            claims = subscriber_claims(request, signer, deps.clock(),
-                                       allow_password_change=route.auth is Auth.SUBSCRIBER_ANY)
+            claims = await subscriber_claims(
+                request, signer, deps.clock(), deps.services.passwords.credential_stamp,
+                allow_password_change=route.auth is Auth.SUBSCRIBER_ANY)
             channel, msisdn = "web", claims.msisdn
         elif route.path.startswith("/api/v1/"):
             channel = "web"

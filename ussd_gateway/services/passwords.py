@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.msisdn import mask_msisdn
+from ussd_gateway.security.credential_stamp import CredentialStamper
 from ussd_gateway.security.encryption import BodyCipher
 from ussd_gateway.security.hashing import PermanentHasher, TemporaryHasher
 from ussd_gateway.security.passwords import check_password_policy, generate_password
@@ -51,6 +52,7 @@ from ussd_gateway.store.models import (
     CredentialRow,
     PasswordIssueRow,
 )
+from ussd_gateway.store.read_query import ReadQuery
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,10 @@ _RECENT_ISSUES = (
     .order_by(PasswordIssueRow.issued_at)
 )
 _INSERT_ISSUE = insert(PasswordIssueRow)
+_PASSWORD_HASHES = ReadQuery(
+    select(CredentialRow.permanent_hash, CredentialRow.temporary_hash)
+    .where(CredentialRow.msisdn == bindparam("msisdn"))
+)
 _FORGET_ISSUES = delete(PasswordIssueRow).where(
     PasswordIssueRow.msisdn == bindparam("msisdn"),
     PasswordIssueRow.issued_at <= bindparam("since"),
@@ -114,6 +120,7 @@ class PasswordService:
             memory_cost_kib=self._policy.argon2_memory_kib,
         )
         self._cipher = BodyCipher(self._settings.outbox.body_key)
+        self._stamper = CredentialStamper(self._policy.hash_key)
 
     # --- *111*25# ---------------------------------------------------------------------------
     async def issue_temporary(
@@ -180,6 +187,11 @@ class PasswordService:
         return template.format(password=password)
 
     # --- login ------------------------------------------------------------------------------
+    async def credential_stamp(self, msisdn: str) -> str | None:
+        """The current passwords' stamp (see LoginOk.credential_stamp); None without any."""
+        rows = await self._db.fetch(_PASSWORD_HASHES, msisdn=msisdn)
+        return self._stamper.stamp(*rows[0]) if rows else None
+
     async def verify_login(self, msisdn: str, password: str, *, channel: str) -> LoginResult:
         check_channel(channel)
         attempt = await self._reserve_attempt(msisdn, channel)
@@ -293,6 +305,11 @@ class PasswordService:
             credential = await self._lock_credential(session, msisdn)
             if credential is None:
                 return InvalidCredentials(attempts_left=None)
+            # A password replaced while it was being checked no longer opens the account.
+            checked_against = attempt.temporary_hash if by_temporary else attempt.permanent_hash
+            still_there = (credential.temporary_hash if by_temporary
+                           else credential.permanent_hash)
+            matched = matched and checked_against == still_there
             if matched:
                 credential.failed_attempts = 0
                 credential.locked_until = None
@@ -306,7 +323,9 @@ class PasswordService:
                         action="login.ok",
                         details={"temporary": by_temporary},
                     )
-                return LoginOk(must_change=by_temporary or credential.must_change)
+                stamp = self._stamper.stamp(credential.permanent_hash, credential.temporary_hash)
+                return LoginOk(must_change=by_temporary or credential.must_change,
+                               credential_stamp=stamp)
             if credential.failed_attempts >= limit:
                 credential.locked_until = now + self._policy.lockout
                 credential.updated_at = now

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -37,6 +37,9 @@ class LoginOk:
     # The subscriber logged in with the SMS password, or has never chosen one: send them to
     # "change password" before anything else.
     must_change: bool
+    # The passwords' state the login succeeded under: a token carries it and dies with it.
+    # Not part of what the outcome *is*, so equality ignores it.
+    credential_stamp: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
