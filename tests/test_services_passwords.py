@@ -433,3 +433,30 @@ async def test_every_new_password_gives_a_new_credential_stamp(
     by_sms = await passwords.credential_stamp(ALICE)
     assert len({first, chosen, by_sms}) == 3
     assert await passwords.credential_stamp(BOB) is None
+
+
+async def test_a_resent_request_gets_the_first_answer_and_no_second_password(
+    care: SelfCare, db: Database, clock: FakeClock
+) -> None:
+    """The USSD centre resends *111*25# (to this instance or another): one password, one SMS."""
+    key = f"{ALICE}:its:7/*111*25#"
+    first, second = await asyncio.gather(
+        care.passwords.issue_temporary(ALICE, channel="ussd", request_key=key),
+        care.passwords.issue_temporary(ALICE, channel="ussd", request_key=key))
+    assert {first, second} == {PasswordIssued(clock.now + timedelta(hours=24)),
+                               PasswordIssued(clock.now + timedelta(hours=24), repeated=True)}
+    clock.advance(timedelta(seconds=30))
+    again = await care.passwords.issue_temporary(ALICE, channel="ussd", request_key=key)
+    assert again == PasswordIssued(clock.now - timedelta(seconds=30) + timedelta(hours=24),
+                                   repeated=True)
+    async with db.read() as session:
+        assert len((await session.scalars(select(OutboxRow))).all()) == 1
+    # a new dialogue (another key), or the same one long after, is a new request
+    other = await care.passwords.issue_temporary(ALICE, channel="ussd",
+                                                 request_key=f"{ALICE}:its:8/*111*25#")
+    clock.advance(timedelta(minutes=5))
+    late = await care.passwords.issue_temporary(ALICE, channel="ussd", request_key=key)
+    assert isinstance(other, PasswordIssued) and not other.repeated
+    assert isinstance(late, PasswordIssued) and not late.repeated
+    async with db.read() as session:
+        assert len((await session.scalars(select(OutboxRow))).all()) == 3

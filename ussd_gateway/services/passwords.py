@@ -57,11 +57,14 @@ from ussd_gateway.store.read_query import ReadQuery
 log = logging.getLogger(__name__)
 
 _RECENT_ISSUES = (
-    select(PasswordIssueRow.issued_at)
+    select(PasswordIssueRow.issued_at, PasswordIssueRow.request_key)
     .where(PasswordIssueRow.msisdn == bindparam("msisdn"),
            PasswordIssueRow.issued_at > bindparam("since"))
     .order_by(PasswordIssueRow.issued_at)
 )
+# A request that reaches the gateway again within this time (the USSD centre resending it,
+# perhaps to another instance) gets the first answer, not a second password.
+DUPLICATE_REQUEST_WINDOW = timedelta(seconds=60)
 _INSERT_ISSUE = insert(PasswordIssueRow)
 _PASSWORD_HASHES = ReadQuery(
     select(CredentialRow.permanent_hash, CredentialRow.temporary_hash)
@@ -124,11 +127,15 @@ class PasswordService:
 
     # --- *111*25# ---------------------------------------------------------------------------
     async def issue_temporary(
-        self, msisdn: str, *, channel: str
+        self, msisdn: str, *, channel: str, request_key: str | None = None
     ) -> PasswordIssued | RateLimited | NotSubscriber:
         """A new temporary password, by SMS, replacing any earlier temporary one.
 
         The credential (hash only) and the SMS (encrypted) are written in one transaction.
+        ``request_key`` names the request (the USSD dialogue and what was dialled): the same
+        key again within ``DUPLICATE_REQUEST_WINDOW`` is the same request resent, answered
+        as the first was, with no second password. The subscriber's row lock makes that
+        hold across instances.
         """
         check_channel(channel)
         policy = self._policy
@@ -142,7 +149,13 @@ class PasswordService:
             if subscriber is None or subscriber.status != "active":
                 return NotSubscriber()
             since = now - policy.rate_limit_window
-            recent = connection.execute(_RECENT_ISSUES, {"msisdn": msisdn, "since": since})
+            recent = connection.execute(_RECENT_ISSUES, {"msisdn": msisdn, "since": since}).all()
+            if request_key is not None:
+                for row in recent:
+                    if row.request_key == request_key and \
+                            row.issued_at > now - DUPLICATE_REQUEST_WINDOW:
+                        return PasswordIssued(expires_at=row.issued_at + policy.validity,
+                                              repeated=True)
             limited = self._rate_limit([row.issued_at for row in recent], now)
             if limited is not None:
                 connection.execute(INSERT_AUDIT, audit_values(
@@ -151,8 +164,8 @@ class PasswordService:
                 return limited
             # older issues no longer count (the audit log keeps them)
             connection.execute(_FORGET_ISSUES, {"msisdn": msisdn, "since": since})
-            connection.execute(_INSERT_ISSUE,
-                               {"msisdn": msisdn, "issued_at": now, "channel": channel})
+            connection.execute(_INSERT_ISSUE, {"msisdn": msisdn, "issued_at": now,
+                                               "channel": channel, "request_key": request_key})
             connection.execute(_set_temporary(connection.dialect.name), {
                 "msisdn": msisdn, "temporary_hash": digest, "temporary_expires_at": expires_at,
                 "updated_at": now, "must_change": True, "failed_attempts": 0})
@@ -167,7 +180,9 @@ class PasswordService:
             return PasswordIssued(expires_at=expires_at)
 
         result = await self._db.transact(issue)
-        if isinstance(result, PasswordIssued):
+        if isinstance(result, PasswordIssued) and result.repeated:
+            log.info("a resent password request from %s got the first answer", mask_msisdn(msisdn))
+        elif isinstance(result, PasswordIssued):
             log.info("issued a temporary password to %s via %s", mask_msisdn(msisdn), channel)
             if self._on_sms_queued is not None:
                 self._on_sms_queued()

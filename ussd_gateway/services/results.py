@@ -25,6 +25,7 @@ class NotSubscriber:
 @dataclass(frozen=True)
 class PasswordIssued:
     expires_at: datetime
+    repeated: bool = False  # the same request resent: the first answer, no new password
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,8 @@ class PasswordIssueRow(Base):
     msisdn: Mapped[str] = mapped_column(ForeignKey("subscribers.msisdn", ondelete="CASCADE"))
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     channel: Mapped[str] = mapped_column(String(100))
+    # Names the request (USSD dialogue + what was dialled), so a resent one is recognised.
+    request_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ServiceRow(Base):
