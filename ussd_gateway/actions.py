@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from menus.contracts import ActionContract, MenuContract, Returns
@@ -61,6 +62,16 @@ KNOWN_ACTIONS = frozenset(MENU_CONTRACT.actions)
 BALANCE_REUSE_SECONDS = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class ActionArgs:
+    """What one action call gets: whose, the menu's inputs, the language, the request."""
+
+    msisdn: str
+    inputs: Mapping[str, str]
+    language: str
+    request_key: str | None = None
+
+
 class ServiceActions:
     """Implements :class:`ussd_gateway.dispatch.ActionRunner` over the services."""
 
@@ -72,7 +83,7 @@ class ServiceActions:
         # Balances read with the subscriber when a code was dialled, by MSISDN, oldest
         # first: a balance action in the same request shows that read instead of a second.
         self._read_balances: dict[str, tuple[float, svc.Balance]] = {}
-        self._handlers: dict[str, Callable[[str, Mapping[str, str], str], Awaitable[Outcome]]] = {
+        self._handlers: dict[str, Callable[[ActionArgs], Awaitable[Outcome]]] = {
             "balance": self._balance,
             "balance.group": self._group_balances,
             "password.issue": self._issue_password,
@@ -118,12 +129,14 @@ class ServiceActions:
         return read[1]
 
     async def run(self, action: str, msisdn: str, inputs: Mapping[str, str],
-                  language: str) -> Outcome:
+                  language: str, *, request_key: str | None = None) -> Outcome:
+        """``request_key`` names the request (its dialogue and what was dialled), so an
+        action can tell a resent request from a new one."""
         handler = self._handlers.get(action)
         if handler is None:
             log.error("menu asked for unknown action %r", action)
             return "error", {}
-        outcome, values = await handler(msisdn, inputs, language)
+        outcome, values = await handler(ActionArgs(msisdn, inputs, language, request_key))
         declared = MENU_CONTRACT.actions[action]
         if not declared.returns(outcome) or set(values) != declared.values_of(outcome):
             # The menus were checked against the declaration; say where they part ways.
@@ -131,21 +144,22 @@ class ServiceActions:
                       action, outcome, sorted(values))
         return outcome, values
 
-    async def _balance(self, msisdn: str, inputs: Mapping[str, str], language: str) -> Outcome:
+    async def _balance(self, call: ActionArgs) -> Outcome:
+        msisdn, language = call.msisdn, call.language
         balance = self._balance_read_just_now(msisdn) or await self._services.balance.get(msisdn)
         if balance is None:
             return "not_subscriber", {}
         return "ok", {"balance": svc.format_money(balance.amount_minor, balance.currency,
                                                   language)}
 
-    async def _group_balances(self, msisdn: str, inputs: Mapping[str, str],
-                              language: str) -> Outcome:
+    async def _group_balances(self, call: ActionArgs) -> Outcome:
         """``ok`` with {balance} for a number on its own; ``linked`` adds {numbers}, one
         line per other number of its account group with that number's balance.
 
         The numbers are shown in full: they are the subscriber's own (one owner per group),
         and masked ones could not be told apart.
         """
+        msisdn, language = call.msisdn, call.language
         lines = await self._services.balance.group_balances(msisdn)
         if not lines or lines[0].msisdn != msisdn:
             return "not_subscriber", {}
@@ -155,32 +169,34 @@ class ServiceActions:
         others = [f"{line.msisdn}: {_money(line.balance, language)}" for line in lines[1:]]
         return "linked", {**own, "numbers": "\n".join(others), "count": str(len(others))}
 
-    async def _issue_password(self, msisdn: str, inputs: Mapping[str, str],
-                              language: str) -> Outcome:
-        result = await self._services.passwords.issue_temporary(msisdn, channel="ussd")
+    async def _issue_password(self, call: ActionArgs) -> Outcome:
+        msisdn = call.msisdn
+        result = await self._services.passwords.issue_temporary(
+            msisdn, channel="ussd", request_key=call.request_key)
         if isinstance(result, svc.NotSubscriber):
             return "not_subscriber", {}
         if isinstance(result, svc.RateLimited):
             return "rate_limited", {"retry_after_minutes": _minutes(result.retry_after)}
-        self._on_password_issued()
+        if not result.repeated:
+            self._on_password_issued()
         return "ok", {"expires_minutes": _minutes(result.expires_at - self._clock())}
 
-    async def _enable_numbers(self, msisdn: str, inputs: Mapping[str, str],
-                              language: str) -> Outcome:
+    async def _enable_numbers(self, call: ActionArgs) -> Outcome:
+        msisdn = call.msisdn
         result = await self._services.numbers.enable(msisdn, channel="ussd")
         if isinstance(result, svc.NotSubscriber):
             return "not_subscriber", {}
         return ("already_enabled" if isinstance(result, svc.AlreadyEnabled) else "enabled"), {}
 
-    async def _disable_numbers(self, msisdn: str, inputs: Mapping[str, str],
-                               language: str) -> Outcome:
+    async def _disable_numbers(self, call: ActionArgs) -> Outcome:
+        msisdn = call.msisdn
         result = await self._services.numbers.disable(msisdn, channel="ussd")
         if isinstance(result, svc.NotSubscriber):
             return "not_subscriber", {}
         return ("already_disabled" if isinstance(result, svc.AlreadyDisabled) else "disabled"), {}
 
-    async def _set_language(self, msisdn: str, inputs: Mapping[str, str],
-                            language: str) -> Outcome:
+    async def _set_language(self, call: ActionArgs) -> Outcome:
+        msisdn, inputs = call.msisdn, call.inputs
         wanted = inputs.get("language", "")
         if wanted not in LANGUAGES:
             return "error", {}
