@@ -28,9 +28,9 @@ closed.
 
 Counters (plain ints, for export): ``binds_ok``, ``binds_refused``, ``requests``,
 ``answers_sent``, ``answers_failed``, ``handler_errors``, ``connections_refused``,
-``generic_nacks_sent``
-(a property summing every session's, live and closed), ``open_connections`` and
-``bound_sessions``.
+``generic_nacks_sent`` and ``requests_throttled`` (properties summing every session's, live
+and closed), ``screens_throttled`` (screens the peer answered ESME_RTHROTTLED),
+``open_connections`` and ``bound_sessions``.
 """
 
 from __future__ import annotations
@@ -158,7 +158,9 @@ class SmscServer:
         self.connections_refused = 0
         self.bind_failures: dict[str, int] = {}  # remote address -> refused binds in a row
         self.last_close_reason = ""
+        self.screens_throttled = 0
         self._closed_nacks = 0
+        self._closed_throttled = 0
         self._peers: set[Peer] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -188,6 +190,11 @@ class SmscServer:
     @property
     def generic_nacks_sent(self) -> int:
         return self._closed_nacks + sum(p.counters.generic_nacks_sent for p in self._peers)
+
+    @property
+    def requests_throttled(self) -> int:
+        """Requests answered ESME_RTHROTTLED because a session's inbound window was full."""
+        return self._closed_throttled + sum(p.counters.throttled for p in self._peers)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -245,6 +252,7 @@ class SmscServer:
         finally:
             self._peers.discard(peer)
             self._closed_nacks += peer.counters.generic_nacks_sent
+            self._closed_throttled += peer.counters.throttled
             self.last_close_reason = peer.close_reason
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
@@ -398,6 +406,7 @@ class SmscServer:
                 log.warning("%s: screen for %s refused with 0x%x", self.settings.name,
                             redact(request.session_key), status)
                 break
+            self.screens_throttled += 1
             await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
         self.answers_failed += 1
 

@@ -51,3 +51,29 @@ async def test_delete_ends_a_session() -> None:
     assert await store.delete("s1") is True
     assert await store.delete("s1") is False
     assert await store.load("s1") is None
+
+
+async def test_each_timeout_is_reported_once_whoever_finds_it() -> None:
+    clock = Clock()
+    reported: list[int] = []
+    store = MemorySessionStore(timeout=10, clock=clock, on_timed_out=reported.append)
+    for key in ("read-late", "dialed-over", "swept"):
+        await store.save(key, {"k": key})
+    clock.now += 11
+    assert await store.load("read-late") is None  # a late reply finds it gone
+    assert await store.delete("dialed-over") is False  # not ended by us: it timed out
+    assert await store.count() == 0  # the rest go in the sweep
+    assert await store.load("swept") is None
+    assert sum(reported) == 3 and store.expired == 3
+
+
+async def test_live_sessions_are_listed_most_recent_first_up_to_the_limit() -> None:
+    clock = Clock()
+    store = MemorySessionStore(timeout=10, clock=clock)
+    await store.save("old", {"n": "old"})
+    clock.now += 11
+    for name in ("a", "b", "c"):
+        await store.save(name, {"n": name})
+    await store.save("a", {"n": "a2"})
+    assert await store.live(2) == [{"n": "a2"}, {"n": "c"}]
+    assert await store.live(100) == [{"n": "a2"}, {"n": "c"}, {"n": "b"}]

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from menus import ActionCall, MenuEngine, Screen, SessionState, Step
 from smpp.ussd import UssdReply, UssdRequest
@@ -20,6 +20,7 @@ from smpp.ussd import UssdReply, UssdRequest
 from .metrics import Metrics
 from .msisdn import InvalidMsisdn, mask_msisdn, normalize_msisdn
 from .sessions import SessionStore
+from .sessions.record import began_at, session_value
 from .store.database import StoreUnavailable
 
 log = logging.getLogger("ussd_gateway.ussd")
@@ -66,8 +67,8 @@ class UssdDispatcher:
         try:
             if request.is_abort:
                 outcome = "aborted"
-                if await self._sessions.delete(request.session_key):
-                    self._metrics.sessions.labels("aborted").inc()
+                if await self._sessions.delete(request.session_key):  # hung up mid-dialogue
+                    self._metrics.sessions.labels("abandoned").inc()
                 return None
             try:
                 msisdn = normalize_msisdn(request.msisdn, self._country_code)
@@ -98,8 +99,10 @@ class UssdDispatcher:
     async def _walk(self, request: UssdRequest, msisdn: str,
                     known: _Known) -> tuple[UssdReply, str, str]:
         engine = self._engine()
+        now = time.time()
+        began = now
         if request.is_begin:
-            if await self._sessions.delete(request.session_key):
+            if await self._sessions.delete(request.session_key):  # dialed over an open one
                 self._metrics.sessions.labels("abandoned").inc()
             code = _service_code(request.text, engine.codes)
             left = await self._left_dialogue(msisdn, code, request.text)
@@ -117,6 +120,7 @@ class UssdDispatcher:
                 return (UssdReply(self._text("session_expired", language_read), final=True), "-",
                         "expired")
             code = str(saved.get("c") or "-")
+            began = began_at(saved, now)
             state = SessionState.from_dict(saved["s"])
             known.language = state.language
             step = engine.advance(state, request.text)
@@ -128,7 +132,7 @@ class UssdDispatcher:
                 await self._resumable.delete(f"{msisdn}:{code}")
             self._metrics.sessions.labels("completed").inc()
             return UssdReply(screen.text, final=True), code, "final"
-        value: dict[str, Any] = {"s": screen.state.to_dict(), "c": code}
+        value = session_value(screen.state.to_dict(), code, msisdn, began, now)
         await self._sessions.save(request.session_key, value)
         if self._resumable is not None:
             await self._resumable.save(f"{msisdn}:{code}", value)

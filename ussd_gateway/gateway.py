@@ -30,6 +30,7 @@ from .dispatch import UssdDispatcher
 from .http import HttpDeps, build_app
 from .metrics import Metrics
 from .sessions import MemorySessionStore, SessionStore
+from .sessions.base import OnTimedOut
 from .sms_transport import SmppSmsTransport
 from .store.database import Database
 
@@ -99,7 +100,8 @@ class Gateway:
             await svc.seed_demo(db)
         bundle = svc.SelfCare.create(db, service_settings(cfg), on_sms_queued=self._wake_outbox)
         self._engine = self.load_engine()
-        sessions = await self._sessions(cfg.sessions.timeout_seconds)
+        sessions = await self._sessions(cfg.sessions.timeout_seconds,
+                                        on_timed_out=self.metrics.sessions.labels("timed_out").inc)
         stack.push_async_callback(sessions.close)
         resumable = None
         if cfg.sessions.resume_grace_seconds > 0:
@@ -142,8 +144,9 @@ class Gateway:
         outbox = None
         sms_name = cfg.sms.connection or next(iter(clients), None)
         if sms_name is not None and sms_name in clients:
-            outbox = svc.OutboxSender(db, SmppSmsTransport(clients[sms_name], self.metrics),
-                                      settings=service_settings(cfg).outbox)
+            outbox = svc.OutboxSender(db, SmppSmsTransport(clients[sms_name]),
+                                      settings=service_settings(cfg).outbox,
+                                      on_outcome=self._count_sms)
             task = asyncio.create_task(outbox.run(), name="sms-outbox")
             stack.push_async_callback(_stop_outbox, outbox, task)
             # runs before the outbox stops: an SMS in hand on a lost link ends at once
@@ -170,6 +173,9 @@ class Gateway:
         await self._stack.aclose()
         self.running = None
 
+    def _count_sms(self, state: str, count: int) -> None:
+        self.metrics.sms.labels(state).inc(count)
+
     def _wake_outbox(self) -> None:
         if self.running is not None and self.running.outbox is not None:
             self.running.outbox.wake()
@@ -182,11 +188,13 @@ class Gateway:
             m.smpp_bound.labels(name).set(1 if client.is_bound else 0)
             m.smpp_reconnects.labels(name).set(client.reconnects)
             m.smpp_throttled.labels(name).set(client.throttled)
+            m.smpp_requests_throttled.labels(name).set(client.refused)
         for name, server in running.servers.items():
             m.smpp_bound.labels(name).set(server.bound_sessions)
             m.smpp_bind_refused.labels(name).set(server.binds_refused)
-        m.sessions_open.set(await running.sessions.count())
-        m.sessions_timed_out.set(running.sessions.expired)
+            m.smpp_throttled.labels(name).set(server.screens_throttled)
+            m.smpp_requests_throttled.labels(name).set(server.requests_throttled)
+        m.sessions_open.set(await running.sessions.count())  # counts timeouts too
 
     def smpp_status(self) -> list[dict[str, object]]:
         running = self.running
@@ -195,24 +203,29 @@ class Gateway:
         status: list[dict[str, object]] = []
         for name, client in running.clients.items():
             status.append({"name": name, "mode": "esme", "bound": client.is_bound,
-                           "reconnects": client.reconnects, "throttled": client.throttled})
+                           "reconnects": client.reconnects, "throttled": client.throttled,
+                           "requests_throttled": client.refused})
         for name, server in running.servers.items():
             status.append({"name": name, "mode": "smsc", "bound": server.bound_sessions > 0,
                            "sessions": server.bound_sessions,
-                           "binds_refused": server.binds_refused})
+                           "binds_refused": server.binds_refused,
+                           "throttled": server.screens_throttled,
+                           "requests_throttled": server.requests_throttled})
         return status
 
-    async def _sessions(self, lifetime: float, scope: str = "") -> SessionStore:
+    async def _sessions(self, lifetime: float, scope: str = "",
+                        on_timed_out: OnTimedOut | None = None) -> SessionStore:
         cfg = self.config.sessions
         if cfg.backend == "redis":
             from .sessions.redis import RedisSessionStore
 
-            store = RedisSessionStore.from_url(cfg.redis_url, cfg.key_prefix + scope, lifetime)
+            store = RedisSessionStore.from_url(cfg.redis_url, cfg.key_prefix + scope, lifetime,
+                                               on_timed_out)
             if not await store.ping():
                 await store.close()
                 raise RuntimeError(f"sessions.redis_url: cannot reach Redis at {cfg.redis_url}")
             return store
-        return MemorySessionStore(lifetime)
+        return MemorySessionStore(lifetime, on_timed_out=on_timed_out)
 
     async def _ready(self) -> dict[str, bool]:
         running = self.running
@@ -297,10 +310,20 @@ def _smsc_settings(conn: SmppConnectionConfig) -> SmscSettings:
         response_timeout=conn.response_timeout)
 
 
+# What a final receipt state makes of an SMS in the metrics; the others (ENROUTE, ACCEPTD,
+# UNKNOWN) say nothing final yet.
+_RECEIPT_METRIC = {"DELIVRD": "delivered", "EXPIRED": "expired", "UNDELIV": "failed",
+                   "REJECTD": "failed", "DELETED": "failed"}
+
+
 def _receipt_recorder(outbox: Any, metrics: Metrics) -> Callable[[str, str], Awaitable[None]]:
     async def record(message_id: str, state: str) -> None:
-        if await outbox.record_receipt(message_id, state):
-            metrics.sms.labels("delivered" if state == "DELIVRD" else "failed").inc()
+        # Counted once stored, whether applied now or kept until the send that it overtook
+        # is recorded.
+        await outbox.record_receipt(message_id, state)
+        counted = _RECEIPT_METRIC.get(state.strip().upper())
+        if counted is not None:
+            metrics.sms.labels(counted).inc()
 
     return record
 

@@ -76,9 +76,12 @@ def is_final(screen: pdus.ShortMessage) -> bool:
 
 
 @asynccontextmanager
-async def raw_centre(tmp_path: Path, tweak: Callable[[dict[str, Any]], None] | None = None
-                     ) -> AsyncIterator[RawCentre]:
-    smsc = ScriptedSmsc(system_id="gateway", password="demo")
+async def raw_centre(tmp_path: Path, tweak: Callable[[dict[str, Any]], None] | None = None,
+                     smsc: ScriptedSmsc | None = None) -> AsyncIterator[RawCentre]:
+    """``smsc``: one of tests/smscs/misbehaving.py instead of a well-behaved one (its
+    credentials become the gateway's: gateway / demo)."""
+    smsc = smsc or ScriptedSmsc()
+    smsc.system_id, smsc.password = "gateway", "demo"
     await smsc.start()
     gateway: Gateway | None = None
     sorter: asyncio.Task[None] | None = None

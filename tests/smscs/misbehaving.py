@@ -142,3 +142,17 @@ class ForgetsFirstSubmit(ScriptedSmsc):
             self.forgotten += 1
             return None
         return await super().on_request(connection, command_id, sequence, pdu)
+
+
+class RefusesSms(ScriptedSmsc):
+    """Answers every submit_sm that is an SMS (not a USSD screen) with ``status``."""
+
+    def __init__(self, status: int, *, system_id: str = "gateway",
+                 password: str = "secret") -> None:
+        super().__init__(system_id, password)
+        self.status = status
+
+    def submit_status(self, message: pdus.ShortMessage) -> int:
+        if pdus.TAG_USSD_SERVICE_OP in message.tlvs or pdus.TAG_ITS_SESSION_INFO in message.tlvs:
+            return pdus.ESME_ROK
+        return self.status

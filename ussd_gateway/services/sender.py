@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -83,6 +84,16 @@ _MARK = update(OutboxRow).where(OutboxRow.id == bindparam("b_id"),
 _MARK_FOR_RETRY = _MARK.where(OutboxRow.state == SENDING)
 
 
+# Told what became of SMS, for the metrics: ("sent" | "throttled" | "failed" | "expired",
+# how many). "sent" and "throttled" are the SMSC's answers; "failed" and "expired" are
+# counted once recorded here, so a message another sender took is counted by that one.
+OnSmsOutcome = Callable[[str, int], None]
+
+
+def _ignore(state: str, count: int) -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class _Claimed:
     id: int
@@ -99,9 +110,12 @@ class OutboxSender:
         transport: SmsTransport,
         settings: OutboxSettings | None = None,
         clock: Clock = utc_now,
+        on_outcome: OnSmsOutcome = _ignore,
     ) -> None:
         self._db = db
         self._transport = transport
+        self._on_outcome = on_outcome
+        self._expired_by_claim = 0
         self._settings = settings or OutboxSettings()
         self._clock = clock
         self._cipher = BodyCipher(self._settings.body_key)
@@ -155,7 +169,10 @@ class OutboxSender:
         """Send everything due now; returns how many messages were attempted."""
         attempted = 0
         while not self._stopping:
+            self._expired_by_claim = 0
             batch = await self._db.transact(functools.partial(self._claim, now=self._clock()))
+            if self._expired_by_claim:  # read once committed
+                self._on_outcome(EXPIRED, self._expired_by_claim)
             if not batch:
                 break
             results = await asyncio.gather(*(self._send(message) for message in batch))
@@ -164,7 +181,7 @@ class OutboxSender:
         return attempted
 
     def _claim(self, connection: Connection, now: datetime) -> list[_Claimed]:
-        connection.execute(_EXPIRE, {"now": now})
+        self._expired_by_claim = connection.execute(_EXPIRE, {"now": now}).rowcount
         ids = list(connection.scalars(_DUE_IDS, {"now": now, "batch": self._settings.batch_size}))
         if not ids:
             return []
@@ -216,6 +233,7 @@ class OutboxSender:
 
         kept = await self._db.transact(record)
         for (message, result), ours in zip(outcomes, kept, strict=True):
+            self._count(result, ours)
             masked = mask_msisdn(message.destination)
             if not ours:
                 if isinstance(result, SmsAccepted):
@@ -231,6 +249,14 @@ class OutboxSender:
             else:
                 log.info("outbox: message %d to %s not sent: %s", message.id, masked,
                          type(result).__name__)
+
+    def _count(self, result: SmsSubmitResult, ours: bool) -> None:
+        if isinstance(result, SmsAccepted):
+            self._on_outcome(SENT, 1)
+        elif isinstance(result, SmsThrottled):
+            self._on_outcome("throttled", 1)
+        elif isinstance(result, SmsPermanentFailure) and ours:
+            self._on_outcome(FAILED, 1)
 
     def _outcome_values(self, message: _Claimed, result: SmsSubmitResult,
                         now: datetime) -> dict[str, object]:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 SessionValue = dict[str, Any]
+# Told how many sessions have just timed out (each one exactly once, across instances).
+OnTimedOut = Callable[[int], None]
 
 
 class SessionStore(Protocol):
@@ -16,9 +19,14 @@ class SessionStore(Protocol):
 
     async def count(self) -> int: ...
 
+    async def live(self, limit: int) -> list[SessionValue]:
+        """At most ``limit`` live sessions' values (which ones, when there are more, is the
+        store's choice)."""
+        ...
+
     @property
     def expired(self) -> int:
-        """Sessions forgotten because they timed out (abandoned), since start."""
+        """Sessions that timed out, counted by this instance since it started."""
         ...
 
     async def close(self) -> None: ...
