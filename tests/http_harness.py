@@ -141,8 +141,6 @@ def service_settings() -> ServiceSettings:
 
 @dataclass
 class ApiOptions:
-    ready: Mapping[str, bool] = field(default_factory=lambda: {"store": True, "smpp": True})
-    menus_error: str | None = None
     max_body_bytes: int = 64 * 1024
     password_requests_per_client: int = 50
     smpp_status_error: Exception | None = None
@@ -161,8 +159,10 @@ async def start_api(tmp_path: Path, options: ApiOptions | None = None
     sender = OutboxSender(db, inbox, settings=service_settings().outbox)
     metrics = Metrics()
 
+    # No SMPP and no menus here: readiness, the SMPP view and menu reloads are tested against
+    # a real gateway in tests/test_e2e_operator.py.
     async def ready() -> dict[str, bool]:
-        return dict(options.ready)
+        return {"store": await db.ping(), "smpp": True}
 
     def smpp_status() -> list[dict[str, object]]:
         if options.smpp_status_error is not None:
@@ -172,7 +172,7 @@ async def start_api(tmp_path: Path, options: ApiOptions | None = None
     deps = HttpDeps(
         db=db, services=services, sessions=MemorySessionStore(60), metrics=metrics,
         secret_key=b"test-secret-key-0123456789abcdef", ready=ready,
-        reload_menus=lambda: options.menus_error,
+        reload_menus=lambda: None,
         smpp_status=smpp_status,
         on_sms_queued=lambda: wakeups.append(1),
         admin_tokens=(AdminToken(name="day-shift", token="another-operator-token-xyz"),

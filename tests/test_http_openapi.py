@@ -13,6 +13,7 @@ from aiohttp import web
 from tests.http_harness import IVAN, IVAN_2, Api, Reply, start_api
 from ussd_gateway.http.problems import KINDS, TYPE_PREFIX
 from ussd_gateway.http.schema import validate
+from ussd_gateway.sessions.record import session_value
 
 
 @pytest.fixture
@@ -165,7 +166,12 @@ async def test_answers_of_every_operation_match_the_document(api: Api) -> None:
                 f"/admin/v1/link-applications/{number}/approve")
     await admin("POST", "/admin/v1/link-applications/{application_id}/reject",
                 f"/admin/v1/link-applications/{number}/reject", json_body={"reason": "late"})
-    await admin("GET", "/admin/v1/sessions")
+    await api.deps.sessions.save("79160000001:its:1", session_value(
+        {"v": 1, "code": "111", "screen": "main", "language": "ru"}, "111", IVAN,
+        began=1_760_000_000.0, now=1_760_000_030.0))
+    live = await admin("GET", "/admin/v1/sessions")
+    assert len(live.body["sessions"]) == 1
+    await admin("GET", "/admin/v1/sessions", "/admin/v1/sessions?limit=0")
     await admin("GET", "/admin/v1/outbox")
     await admin("POST", "/admin/v1/menus/reload")
     await admin("GET", "/admin/v1/smpp")

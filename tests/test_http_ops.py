@@ -16,19 +16,10 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         yield started
 
 
-async def test_health_and_readiness(api: Api) -> None:
+async def test_health(api: Api) -> None:
+    # /readyz against real SMPP links: tests/test_e2e_operator.py
     health = await api.call("GET", "/healthz")
     assert health.status == 200 and health.body == {"status": "ok"}
-    ready = await api.call("GET", "/readyz")
-    assert ready.status == 200
-    assert ready.body == {"ready": True, "checks": {"store": True, "smpp": True}}
-
-
-async def test_not_ready_without_a_bound_smpp_connection(tmp_path: Path) -> None:
-    async for api in start_api(tmp_path, ApiOptions(ready={"store": True, "smpp": False})):
-        reply = await api.call("GET", "/readyz")
-        assert reply.status == 503
-        assert reply.body == {"ready": False, "checks": {"store": True, "smpp": False}}
 
 
 async def test_metrics_move_when_logins_sms_and_errors_happen(api: Api) -> None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from ..msisdn import mask_msisdn
 from ..services import results as r
+from ..sessions.record import LiveSession, live_session
 from . import queries, views
 from .import_runner import import_subscribers
 from .importing import ImportFileError, check_rows, csv_rows, json_rows
 from .problems import Problem
 from .routing import JSON, Call
+
+SESSIONS_LIMIT = 50  # live sessions listed when the operator names no limit
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
 
 async def upsert_subscriber(call: Call) -> web.StreamResponse:
@@ -138,7 +144,27 @@ async def audit_trail(call: Call) -> web.StreamResponse:
 
 async def live_sessions(call: Call) -> web.StreamResponse:
     sessions = call.deps.sessions
-    return views.ok({"open": await sessions.count(), "timed_out": sessions.expired})
+    limit = call.query.get("limit", SESSIONS_LIMIT)
+    open_now = await sessions.count()  # first: with Redis it also counts the timeouts
+    found = [live_session(value) for value in await sessions.live(limit)]
+    found.sort(key=lambda s: s.last_request or _LONG_AGO, reverse=True)
+    now = call.deps.clock()
+    return views.ok({"open": open_now, "timed_out": sessions.expired, "limit": limit,
+                     "sessions": [_live_session(s, now) for s in found]})
+
+
+def _live_session(session: LiveSession, now: datetime) -> dict[str, object]:
+    began, last = session.began, session.last_request
+    return {"msisdn": mask_msisdn(session.msisdn) if session.msisdn else None,
+            "code": session.code, "screen": session.screen, "language": session.language,
+            "started_at": views.iso(began) if began else None,
+            "last_request_at": views.iso(last) if last else None,
+            "age_seconds": _seconds(now - began) if began else None,
+            "idle_seconds": _seconds(now - last) if last else None}
+
+
+def _seconds(span: timedelta) -> int:
+    return max(0, int(span.total_seconds()))
 
 
 async def outbox(call: Call) -> web.StreamResponse:

@@ -24,6 +24,9 @@ def _object(required: dict[str, Any], optional: dict[str, Any] | None = None,
 _TEXT = {"type": "string"}
 _TIME = {"type": "string", "format": "date-time"}
 _COUNT = {"type": "integer", "minimum": 0}
+_OPTIONAL_TEXT = {"type": ["string", "null"]}
+_OPTIONAL_TIME = {"type": ["string", "null"], "format": "date-time"}
+_OPTIONAL_COUNT = {"type": ["integer", "null"], "minimum": 0}
 _MSISDN_IN = {"type": "string", "minLength": 1, "maxLength": 32,
               "description": "any accepted form: +7 916 123-45-67, 89161234567, 9161234567"}
 _MSISDN = {"type": "string", "pattern": "^[0-9]{6,15}$", "description": "canonical, E.164 digits"}
@@ -118,14 +121,29 @@ SCHEMAS: dict[str, Schema] = {
          "reason": _TEXT}),
     "AuditTrail": _object({"msisdn": _MSISDN, "entries": {"type": "array", "items": _object(
         {"at": _TIME, "channel": _TEXT, "action": _TEXT, "details": {"type": "object"}})}}),
-    "Sessions": _object({"open": _COUNT, "timed_out": _COUNT}),
+    "Sessions": _object({
+        "open": _COUNT,
+        "timed_out": {"type": "integer", "minimum": 0,
+                      "description": "sessions that timed out, counted by this instance since "
+                                     "it started (with Redis: by whichever instance saw the "
+                                     "timeout first; /metrics sums them right)"},
+        "limit": _COUNT,
+        "sessions": {"type": "array", "items": {"$ref": "#/components/schemas/LiveSession"}}}),
+    "LiveSession": _object({
+        "msisdn": {"type": ["string", "null"], "description": "masked: 7916***4567"},
+        "code": _OPTIONAL_TEXT, "screen": _OPTIONAL_TEXT, "language": _OPTIONAL_TEXT,
+        "started_at": _OPTIONAL_TIME, "last_request_at": _OPTIONAL_TIME,
+        "age_seconds": _OPTIONAL_COUNT, "idle_seconds": _OPTIONAL_COUNT}),
     "Outbox": _object({"unsent": _COUNT, "messages": {"type": "array", "items": _object(
         {"id": {"type": "integer"}, "destination": _MSISDN, "purpose": _TEXT,
          "secret": {"type": "boolean"}, "state": _TEXT, "attempts": _COUNT,
          "created_at": _TIME, "smsc_message_id": {"type": ["string", "null"]},
          "receipt_state": {"type": ["string", "null"]},
          "last_error": {"type": ["string", "null"]}})}}),
-    "SmppConnections": _object({"connections": {"type": "array",
-                                                "items": {"type": "object"}}}),
+    "SmppConnections": _object({"connections": {"type": "array", "items": _object(
+        {"name": _TEXT, "mode": {"type": "string", "enum": ["esme", "smsc"]},
+         "bound": {"type": "boolean"}},
+        {"reconnects": _COUNT, "throttled": _COUNT, "requests_throttled": _COUNT,
+         "sessions": _COUNT, "binds_refused": _COUNT})}}),
     "MenusReloaded": _object({"status": {"type": "string", "enum": ["reloaded"]}}),
 }

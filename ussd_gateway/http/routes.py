@@ -122,8 +122,12 @@ ADMIN_ROUTES = (
           admin.reject_application, "Reject, saying why", "operator", auth=Auth.OPERATOR,
           body={JSON: ref("Rejection")}, responses={200: ("The decision", ref("Decision"))},
           problems=("application-not-found", "application-already-decided")),
-    Route("GET", "/admin/v1/sessions", admin.live_sessions, "Live USSD sessions", "operator",
-          auth=Auth.OPERATOR, responses={200: ("Counts", ref("Sessions"))}),
+    Route("GET", "/admin/v1/sessions", admin.live_sessions,
+          "Live USSD sessions: how many, and up to `limit` of them (default "
+          f"{admin.SESSIONS_LIMIT}), the most recently active first, with the number masked "
+          "and never what the subscriber typed", "operator", auth=Auth.OPERATOR,
+          query={"limit": {"type": "integer", "minimum": 1, "maximum": 500}},
+          responses={200: ("Counts and sessions", ref("Sessions"))}),
     Route("GET", "/admin/v1/outbox", admin.outbox,
           "The SMS outbox, newest first (never a message body)", "operator",
           auth=Auth.OPERATOR,

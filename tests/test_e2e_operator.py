@@ -1,0 +1,255 @@
+"""The operator's view of a real gateway over real HTTP: readiness, SMPP links, live sessions,
+menu reloads. The gateway is bound over loopback SMPP to the real simulator (or to nothing)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from smpp.dialect import PROFILES
+from smpp.simulator import Simulator, SimulatorSettings
+from tests.gateway_stack import Stack, running_stack, stack_config
+from tests.robust.waiting import eventually
+from ussd_gateway.gateway import Gateway
+
+DEMO = "79160000001"  # Russian
+ENGLISH = "79160000002"
+OTHER = "79160000003"
+NOC_TOKEN = "noc-token-0123456789abcdef"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    text: str
+
+
+async def call(port: int | None, method: str, path: str, *, operator: bool = True) -> Answer:
+    headers = {"Authorization": f"Bearer {NOC_TOKEN}"} if operator else {}
+    async with aiohttp.ClientSession() as http, \
+            http.request(method, f"http://127.0.0.1:{port}{path}", headers=headers) as response:
+        text = await response.text()
+        body = await response.json(content_type=None) if text else None
+        return Answer(response.status, body, text)
+
+
+async def answer_until(port: int | None, path: str, status: int) -> Answer:
+    """The answer to GET ``path`` once it has ``status`` (the link changes on its own time)."""
+    latest = Answer(0, None, "")
+
+    async def arrived() -> bool:
+        nonlocal latest
+        latest = await call(port, "GET", path)
+        return latest.status == status
+
+    await eventually(arrived, what=f"GET {path} to answer {status}")
+    return latest
+
+
+def operator_token(raw: dict[str, Any]) -> None:
+    raw["http"]["admin_tokens"] = [{"name": "noc", "token": NOC_TOKEN}]
+
+
+async def restarted(stack: Stack) -> Simulator:
+    """A new simulator on the port the gateway keeps redialling."""
+    simulator = Simulator(SimulatorSettings(
+        host="127.0.0.1", port=stack.simulator.port, system_id="gateway", password="demo",
+        dialect=PROFILES["generic"], control_port=0))
+    await simulator.start()
+    return simulator
+
+
+# --- readiness ------------------------------------------------------------------------------
+
+async def test_not_ready_while_the_smpp_link_is_down_and_ready_once_bound(
+        tmp_path: Path) -> None:
+    async with running_stack(tmp_path, operator_token) as stack:
+        port = stack.running.http_port
+        ready = await call(port, "GET", "/readyz", operator=False)
+        assert ready.status == 200
+        assert ready.body == {"ready": True, "checks": {"store": True, "smpp": True}}
+
+        await stack.simulator.stop()
+        down = await answer_until(port, "/readyz", 503)
+        assert down.body == {"ready": False, "checks": {"store": True, "smpp": False}}
+
+        again = await restarted(stack)
+        try:
+            back = await answer_until(port, "/readyz", 200)
+            assert back.body == {"ready": True, "checks": {"store": True, "smpp": True}}
+        finally:
+            await again.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_a_gateway_whose_smsc_is_not_there_is_not_ready(tmp_path: Path) -> None:
+    gateway = Gateway(stack_config(tmp_path, _free_port(), operator_token))
+    running = await gateway.start()
+    try:
+        port = running.http_port
+        reply = await call(port, "GET", "/readyz", operator=False)
+        assert reply.status == 503
+        assert reply.body == {"ready": False, "checks": {"store": True, "smpp": False}}
+        assert (await call(port, "GET", "/healthz", operator=False)).status == 200
+        smpp = await call(port, "GET", "/admin/v1/smpp")
+        [link] = smpp.body["connections"]
+        assert link["name"] == "ussdc" and link["bound"] is False
+    finally:
+        await gateway.stop()
+
+
+# --- SMPP connections -----------------------------------------------------------------------
+
+def _two_roles(raw: dict[str, Any]) -> None:
+    operator_token(raw)
+    raw["smpp"]["connections"].append({
+        "name": "ussdc-in", "mode": "smsc", "listen": "127.0.0.1:0", "system_id": "ussdc",
+        "password": "centre", "dialect": "service_type_ussd", "allow": ["127.0.0.0/8"]})
+
+
+async def _links(port: int | None) -> dict[str, dict[str, Any]]:
+    reply = await call(port, "GET", "/admin/v1/smpp")
+    assert reply.status == 200, reply.text
+    return {link["name"]: link for link in reply.body["connections"]}
+
+
+async def test_the_smpp_view_shows_each_link_as_it_really_is(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, _two_roles) as stack:
+        port = stack.running.http_port
+        links = await _links(port)
+        assert links["ussdc"]["mode"] == "esme" and links["ussdc"]["bound"] is True
+        assert links["ussdc"]["reconnects"] == 0
+        assert links["ussdc-in"] == {
+            "name": "ussdc-in", "mode": "smsc", "bound": False, "sessions": 0,
+            "binds_refused": 0, "throttled": 0, "requests_throttled": 0}
+
+        centre = Simulator(SimulatorSettings(
+            system_id="ussdc", password="centre", dialect=PROFILES["service_type_ussd"],
+            connect=("127.0.0.1", stack.running.servers["ussdc-in"].port)))
+        await centre.start()
+        try:
+            assert await centre.wait_bound(10)
+            links = await _links(port)
+            assert links["ussdc-in"]["bound"] is True and links["ussdc-in"]["sessions"] == 1
+        finally:
+            await centre.stop()
+
+        await stack.simulator.stop()
+
+        async def esme_down() -> bool:
+            link = (await _links(port))["ussdc"]
+            return link["bound"] is False and link["reconnects"] >= 1
+
+        await eventually(esme_down, what="the esme link to show the loss")
+
+
+# --- live sessions --------------------------------------------------------------------------
+
+@asynccontextmanager
+async def backend_stack(tmp_path: Path, backend: str,
+                        request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
+    def configure(raw: dict[str, Any]) -> None:
+        operator_token(raw)
+        if backend == "redis":
+            raw["sessions"].update(backend="redis",
+                                   redis_url=request.getfixturevalue("redis_url"),
+                                   key_prefix=request.getfixturevalue("redis_prefix"))
+
+    async with running_stack(tmp_path, configure) as stack:
+        yield stack
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_live_sessions_show_who_is_where_with_the_number_masked(
+        tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    async with backend_stack(tmp_path, backend, request) as stack:
+        port = stack.running.http_port
+        await stack.simulator.begin(DEMO, "*111#")
+        await stack.simulator.begin(OTHER, "*111#")
+        await stack.simulator.reply(OTHER, "828")
+        await stack.simulator.dial(ENGLISH, "*100#")  # over at once: not live
+
+        reply = await call(port, "GET", "/admin/v1/sessions")
+        assert reply.status == 200, reply.text
+        assert reply.body["open"] == 2 and reply.body["limit"] == 50
+        assert DEMO not in reply.text and OTHER not in reply.text
+        sessions = {s["msisdn"]: s for s in reply.body["sessions"]}
+        assert set(sessions) == {"7916***0001", "7916***0003"}
+        assert {(s["code"], s["screen"], s["language"]) for s in sessions.values()} == {
+            ("111", "main", "ru"), ("111", "numbers", "ru")}
+        assert sessions["7916***0003"]["screen"] == "numbers"
+        other = sessions["7916***0003"]
+        assert set(other) == {"msisdn", "code", "screen", "language", "started_at",
+                              "last_request_at", "age_seconds", "idle_seconds"}
+        assert other["started_at"] <= other["last_request_at"]
+        assert other["age_seconds"] >= other["idle_seconds"] >= 0
+
+        one = await call(port, "GET", "/admin/v1/sessions?limit=1")
+        assert one.body["open"] == 2 and len(one.body["sessions"]) == 1
+
+
+async def test_a_limit_out_of_bounds_is_refused_naming_it(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, operator_token) as stack:
+        port = stack.running.http_port
+        for limit in ("0", "501", "all"):
+            reply = await call(port, "GET", f"/admin/v1/sessions?limit={limit}")
+            assert reply.status == 422, limit
+            assert reply.body["errors"][0]["field"] == "/query/limit"
+
+
+# --- menus ----------------------------------------------------------------------------------
+
+HELLO = """
+[menu]
+code = "*150#"
+start = "hello"
+
+[screens.hello]
+type = "end"
+text.ru = "Привет, {version}"
+text.en = "Hello, {version}"
+"""
+
+
+async def test_a_menu_reload_changes_what_a_handset_sees(tmp_path: Path) -> None:
+    menus = tmp_path / "menus"
+    menus.mkdir()
+    menu_file = menus / "hello.toml"
+    menu_file.write_text(HELLO.replace("{version}", "first edition"))
+
+    def own_menus(raw: dict[str, Any]) -> None:
+        operator_token(raw)
+        raw["menus"]["paths"] = [str(menus)]
+
+    async with running_stack(tmp_path, own_menus) as stack:
+        port = stack.running.http_port
+        assert (await stack.simulator.dial(ENGLISH, "*150#")).screens == ["Hello, first edition"]
+
+        menu_file.write_text(HELLO.replace("{version}", "second edition"))
+        assert (await stack.simulator.dial(ENGLISH, "*150#")).screens == [
+            "Hello, first edition"], "nothing changes before the reload"
+        reloaded = await call(port, "POST", "/admin/v1/menus/reload")
+        assert reloaded.status == 200 and reloaded.body == {"status": "reloaded"}
+        assert (await stack.simulator.dial(ENGLISH, "*150#")).screens == [
+            "Hello, second edition"]
+
+        menu_file.write_text(HELLO.replace('start = "hello"', 'start = "nowhere"'))
+        refused = await call(port, "POST", "/admin/v1/menus/reload")
+        assert refused.status == 422
+        assert refused.body["type"].endswith(":menus-refused")
+        assert "hello.toml" in refused.body["detail"] and "nowhere" in refused.body["detail"]
+        assert (await stack.simulator.dial(ENGLISH, "*150#")).screens == [
+            "Hello, second edition"], "a refused reload keeps the menus serving"
