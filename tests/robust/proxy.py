@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import Callable
+
+PduFilter = Callable[[bytes], bool]
 
 
 class CuttingProxy:
@@ -25,7 +28,13 @@ class CuttingProxy:
         self.swallowed = 0
         # command_ids of PDUs towards the target that wait in ``held`` until release()
         self.hold: frozenset[int] = frozenset()
+        # or the PDUs towards the target this says yes to (e.g. SMS but not USSD screens)
+        self.hold_if: PduFilter | None = None
         self.held: list[tuple[asyncio.StreamWriter, bytes]] = []
+        # PDUs towards the target this says yes to wait ``delay`` seconds each, in line on
+        # their connection (an SMSC that takes its time over every SMS)
+        self.delay_if: PduFilter | None = None
+        self.delay = 0.0
         self._server: asyncio.Server | None = None
         self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -52,13 +61,19 @@ class CuttingProxy:
         self.cuts += len(pairs)
         return len(pairs)
 
-    def release(self) -> None:
-        """Stop holding and deliver what was held, in order."""
-        self.hold = frozenset()
-        held, self.held = self.held, []
-        for sink, pdu in held:
+    def release(self, count: int | None = None) -> int:
+        """Deliver the first ``count`` held PDUs (all of them, and stop holding, when
+        ``count`` is None), in order; returns how many reached a live connection."""
+        if count is None:
+            self.hold, self.hold_if = frozenset(), None
+            count = len(self.held)
+        released, self.held = self.held[:count], self.held[count:]
+        delivered = 0
+        for sink, pdu in released:
             if not sink.is_closing():
                 sink.write(pdu)
+                delivered += 1
+        return delivered
 
     @property
     def live(self) -> int:
@@ -99,9 +114,12 @@ class CuttingProxy:
                 if not upwards and command_id in self.swallow:
                     self.swallowed += 1
                     continue
-                if upwards and command_id in self.hold:
+                if upwards and (command_id in self.hold
+                                or (self.hold_if is not None and self.hold_if(pdu))):
                     self.held.append((sink, pdu))
                     continue
+                if upwards and self.delay_if is not None and self.delay_if(pdu):
+                    await asyncio.sleep(self.delay)
                 sink.write(pdu)
                 await sink.drain()
         except (asyncio.IncompleteReadError, ConnectionError, OSError):

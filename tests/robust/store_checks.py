@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -45,6 +47,30 @@ async def outbox_states(url: str) -> dict[str, int]:
     for state in states:
         counts[state] = counts.get(state, 0) + 1
     return counts
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One outbox row as the test sees it (never its body)."""
+
+    id: int
+    destination: str
+    state: str
+    attempts: int
+    claimed_until: datetime | None
+    sent_at: datetime | None
+
+
+async def outbox_entries(url: str) -> list[OutboxEntry]:
+    db = await Database.connect(url)
+    try:
+        async with db.read() as session:
+            rows = await session.execute(
+                select(OutboxRow.id, OutboxRow.destination, OutboxRow.state, OutboxRow.attempts,
+                       OutboxRow.claimed_until, OutboxRow.sent_at).order_by(OutboxRow.id))
+            return [OutboxEntry(*row) for row in rows]
+    finally:
+        await db.close()
 
 
 def matches(secret_key: str | bytes, msisdn: str, password: str, digest: str) -> bool:
