@@ -124,8 +124,9 @@ ADMIN_ROUTES = (
           problems=("application-not-found", "application-already-decided")),
     Route("GET", "/admin/v1/sessions", admin.live_sessions,
           "Live USSD sessions: how many, and up to `limit` of them (default "
-          f"{admin.SESSIONS_LIMIT}), the most recently active first, with the number masked "
-          "and never what the subscriber typed", "operator", auth=Auth.OPERATOR,
+          f"{admin.SESSIONS_LIMIT}), the most recently active first (with Redis: of the ones "
+          "a SCAN finds first), with the number masked and never what the subscriber typed",
+          "operator", auth=Auth.OPERATOR,
           query={"limit": {"type": "integer", "minimum": 1, "maximum": 500}},
           responses={200: ("Counts and sessions", ref("Sessions"))}),
     Route("GET", "/admin/v1/outbox", admin.outbox,
