@@ -151,6 +151,29 @@ async def test_two_dialogues_at_once_from_one_number_stay_apart(tmp_path: Path) 
         assert is_final(second) and "42.00" not in second.text
 
 
+async def test_a_password_request_the_centre_resends_issues_one_password(
+        tmp_path: Path) -> None:
+    """The centre resends *111*25# (its answer was late): the same screen twice, one
+    password and one SMS, not two."""
+    async with raw_centre(tmp_path) as centre:
+        first = await centre.dial(ENGLISH, b"*111*25#", 5)
+        again = await centre.dial(ENGLISH, b"*111*25#", 5)
+        assert is_final(first) and first.text == again.text
+        assert "SMS" in first.text
+        async with centre.running.db.read() as session:
+            issued = (await session.execute(text(
+                "SELECT count(*) FROM password_issues WHERE msisdn = :m"), {"m": ENGLISH}))
+            queued = (await session.execute(text(
+                "SELECT count(*) FROM sms_outbox WHERE destination = :m"), {"m": ENGLISH}))
+            assert (issued.scalar_one(), queued.scalar_one()) == (1, 1)
+        # a new dialogue asking again is a new request
+        await centre.dial(ENGLISH, b"*111*25#", 6)
+        async with centre.running.db.read() as session:
+            issued = (await session.execute(text(
+                "SELECT count(*) FROM password_issues WHERE msisdn = :m"), {"m": ENGLISH}))
+            assert issued.scalar_one() == 2
+
+
 async def test_a_reply_after_the_session_timed_out_is_told_so(tmp_path: Path) -> None:
     def short_sessions(raw: dict[str, Any]) -> None:
         raw["sessions"]["timeout_seconds"] = 1

@@ -31,7 +31,8 @@ class ActionRunner(Protocol):
     """Runs a menu action for a subscriber; returns the outcome and placeholder values."""
 
     async def run(self, action: str, msisdn: str, inputs: Mapping[str, str],
-                  language: str) -> tuple[str, Mapping[str, str]]: ...
+                  language: str, *, request_key: str | None = None
+                  ) -> tuple[str, Mapping[str, str]]: ...
 
     async def language_of(self, msisdn: str) -> str | None: ...
 
@@ -124,7 +125,9 @@ class UssdDispatcher:
             state = SessionState.from_dict(saved["s"])
             known.language = state.language
             step = engine.advance(state, request.text)
-        screen = await self._run_actions(engine, step, msisdn)
+        # A request resent by the centre (same dialogue, same text) has the same key.
+        screen = await self._run_actions(engine, step, msisdn,
+                                         f"{request.session_key}/{request.text}")
         if screen.final:
             if not request.is_begin:  # a begin has just cleared its key above
                 await self._sessions.delete(request.session_key)
@@ -145,11 +148,13 @@ class UssdDispatcher:
         saved = await self._resumable.load(f"{msisdn}:{code}")
         return SessionState.from_dict(saved["s"]) if saved is not None else None
 
-    async def _run_actions(self, engine: MenuEngine, step: Step, msisdn: str) -> Screen:
+    async def _run_actions(self, engine: MenuEngine, step: Step, msisdn: str,
+                           request_key: str) -> Screen:
         # The engine the step came from, even if a reload swaps in another meanwhile.
         while isinstance(step, ActionCall):
             outcome, values = await self._actions.run(step.action, msisdn, step.inputs,
-                                                      step.state.language)
+                                                      step.state.language,
+                                                      request_key=request_key)
             step = engine.resolve(step.state, outcome, values)
         return step
 
