@@ -3,18 +3,23 @@ menu reloads. The gateway is bound over loopback SMPP to the real simulator (or 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 
 from smpp.dialect import PROFILES
 from smpp.simulator import Simulator, SimulatorSettings
+from tests.fixtures_services import REDIS_URL
 from tests.gateway_stack import Stack, running_stack, stack_config
 from tests.robust.waiting import eventually
 from ussd_gateway.gateway import Gateway
@@ -23,6 +28,8 @@ DEMO = "79160000001"  # Russian
 ENGLISH = "79160000002"
 OTHER = "79160000003"
 NOC_TOKEN = "noc-token-0123456789abcdef"
+ALL_READY = {"ready": True, "checks": {"store": True, "sessions": True, "smpp": True}}
+SMPP_DOWN = {"ready": False, "checks": {"store": True, "sessions": True, "smpp": False}}
 
 
 @dataclass
@@ -75,16 +82,16 @@ async def test_not_ready_while_the_smpp_link_is_down_and_ready_once_bound(
         port = stack.running.http_port
         ready = await call(port, "GET", "/readyz", operator=False)
         assert ready.status == 200
-        assert ready.body == {"ready": True, "checks": {"store": True, "smpp": True}}
+        assert ready.body == ALL_READY
 
         await stack.simulator.stop()
         down = await answer_until(port, "/readyz", 503)
-        assert down.body == {"ready": False, "checks": {"store": True, "smpp": False}}
+        assert down.body == SMPP_DOWN
 
         again = await restarted(stack)
         try:
             back = await answer_until(port, "/readyz", 200)
-            assert back.body == {"ready": True, "checks": {"store": True, "smpp": True}}
+            assert back.body == ALL_READY
         finally:
             await again.stop()
 
@@ -102,13 +109,68 @@ async def test_a_gateway_whose_smsc_is_not_there_is_not_ready(tmp_path: Path) ->
         port = running.http_port
         reply = await call(port, "GET", "/readyz", operator=False)
         assert reply.status == 503
-        assert reply.body == {"ready": False, "checks": {"store": True, "smpp": False}}
+        assert reply.body == SMPP_DOWN
         assert (await call(port, "GET", "/healthz", operator=False)).status == 200
         smpp = await call(port, "GET", "/admin/v1/smpp")
         [link] = smpp.body["connections"]
         assert link["name"] == "ussdc" and link["bound"] is False
     finally:
         await gateway.stop()
+
+
+class _Relay:
+    """Bytes between 127.0.0.1:<port> and a server, until ``stop`` cuts it all."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self._target)
+        self._writers += [writer, up_writer]
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+
+    @staticmethod
+    async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        sink.transport.abort()
+
+
+async def test_not_ready_while_redis_is_unreachable(tmp_path: Path) -> None:
+    host, port = urlsplit(REDIS_URL).hostname or "127.0.0.1", urlsplit(REDIS_URL).port or 6379
+    relay = _Relay((host, port))
+    await relay.start()
+
+    def via_relay(raw: dict[str, Any]) -> None:
+        operator_token(raw)
+        raw["sessions"].update(backend="redis", redis_url=f"redis://127.0.0.1:{relay.port}/0",
+                               key_prefix=f"ussd-test-ready-{uuid.uuid4().hex[:8]}:")
+
+    try:
+        async with running_stack(tmp_path, via_relay) as stack:
+            http_port = stack.running.http_port
+            assert (await call(http_port, "GET", "/readyz", operator=False)).status == 200
+            await relay.stop()  # Redis gone: no dialogue gets past its first screen
+            down = await answer_until(http_port, "/readyz", 503)
+            assert down.body == {"ready": False,
+                                 "checks": {"store": True, "sessions": False, "smpp": True}}
+    finally:
+        await relay.stop()
 
 
 # --- SMPP connections -----------------------------------------------------------------------

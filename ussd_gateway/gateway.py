@@ -230,9 +230,11 @@ class Gateway:
     async def _ready(self) -> dict[str, bool]:
         running = self.running
         if running is None:
-            return {"store": False, "smpp": False}
+            return {"store": False, "sessions": False, "smpp": False}
         bound = any(link["bound"] for link in self.smpp_status())
-        return {"store": await running.db.ping(), "smpp": bound}
+        # Without the session store (Redis) no dialogue gets past its first screen.
+        return {"store": await running.db.ping(), "sessions": await running.sessions.ping(),
+                "smpp": bound}
 
     async def _start_http(self) -> int:
         cfg = self.config.http

@@ -73,6 +73,9 @@ class MemorySessionStore:
             found.append(json.loads(raw))
         return found
 
+    async def ping(self) -> bool:
+        return True  # in this process: up as long as the process is
+
     async def close(self) -> None:
         self._entries.clear()
 
