@@ -265,9 +265,23 @@ def _lenient(name: str, decode: Any, encode: Any) -> codecs.CodecInfo:
     return codecs.CodecInfo(encode, decode_replacing, name=name)
 
 
+def _lenient_alphabets() -> dict[str, codecs.CodecInfo]:
+    """Every alphabet upstream names that Python has a codec for (ISO-2022-JP, ISO 8859-8,
+    Shift-JIS, EUC-KR ...): their strict decoders would lose a PDU over one odd byte."""
+    found: dict[str, codecs.CodecInfo] = {}
+    for coding in aiosmpplib.SmppDataCoding:
+        try:
+            codec = codecs.lookup(coding.name)
+        except LookupError:
+            continue  # gsm0338, ucs2 and the octet codings: below
+        found[coding.name] = _lenient(coding.name, codec.decode, codec.encode)
+    return found
+
+
 _GSM = GSM7BitCodec()
 _LATIN_1 = codecs.lookup("latin_1")
 _LENIENT_CODECS: Final = {
+    **_lenient_alphabets(),
     "gsm0338": _lenient("gsm0338", _GSM.decode, _GSM.encode),
     "ascii": _lenient("ascii", codecs.lookup("ascii").decode, codecs.lookup("ascii").encode),
     "ucs2": _lenient("ucs2", codecs.utf_16_be_decode, codecs.utf_16_be_encode),
