@@ -118,6 +118,7 @@ class LoadGenerator:
         self.bound = asyncio.Event()
         self.waiting: dict[str, asyncio.Future[pdus.Answer]] = {}
         self.bodies: dict[tuple[str, int, int, int], bytes] = {}
+        self.dialogue_ids: dict[str, int] = {}
         self.figures = Figures()
         self.recording = False
         self.elapsed = 0.0
@@ -173,13 +174,20 @@ class LoadGenerator:
         self.turns[handset] = turn + 1
         return str(self.msisdn_base + handset + (turn % self.rounds) * self.handsets)
 
+    def next_dialogue_id(self, msisdn: str) -> int:
+        """A new its_session_info number for each dialogue of a number, as a USSD centre
+        gives (the gateway takes the same id and text again soon after as a resend)."""
+        number = (self.dialogue_ids.get(msisdn, -1) + 1) & 0xFF
+        self.dialogue_ids[msisdn] = number
+        return number
+
     async def dialogue(self, handset: int, dialogue: Dialogue, msisdn: str) -> bool:
         loop = asyncio.get_running_loop()
+        session = self.next_dialogue_id(msisdn)
         for step in range(len(dialogue)):
             future: asyncio.Future[pdus.Answer] = loop.create_future()
             self.waiting[msisdn] = future
             started = time.perf_counter()
-            session = handset & 0xFF
             body = self.request_body(msisdn, dialogue, step, session)
             self.connection(handset).send_request(body)
             try:

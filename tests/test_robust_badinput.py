@@ -174,6 +174,22 @@ async def test_a_password_request_the_centre_resends_issues_one_password(
             assert issued.scalar_one() == 2
 
 
+async def test_without_dialogue_ids_two_quick_password_requests_are_two(tmp_path: Path) -> None:
+    """A centre whose dialect carries no dialogue id (one dialogue per number): a second
+    *111*25# cannot be told from a resend, so it is a new request."""
+    def msisdn_dialect(raw: dict[str, Any]) -> None:
+        raw["smpp"]["connections"][0]["dialect"] = "msisdn"
+
+    async with raw_centre(tmp_path, msisdn_dialect) as centre:
+        for _ in range(2):
+            assert await centre.send(ENGLISH, b"*111*25#", op=1, session=5) == pdus.ESME_ROK
+            assert "SMS" in (await centre.screen(ENGLISH, 5)).text
+        async with centre.running.db.read() as session:
+            issued = (await session.execute(text(
+                "SELECT count(*) FROM password_issues WHERE msisdn = :m"), {"m": ENGLISH}))
+            assert issued.scalar_one() == 2
+
+
 async def test_a_reply_after_the_session_timed_out_is_told_so(tmp_path: Path) -> None:
     def short_sessions(raw: dict[str, Any]) -> None:
         raw["sessions"]["timeout_seconds"] = 1

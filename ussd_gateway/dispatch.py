@@ -125,9 +125,7 @@ class UssdDispatcher:
             state = SessionState.from_dict(saved["s"])
             known.language = state.language
             step = engine.advance(state, request.text)
-        # A request resent by the centre (same dialogue, same text) has the same key.
-        screen = await self._run_actions(engine, step, msisdn,
-                                         f"{request.session_key}/{request.text}")
+        screen = await self._run_actions(engine, step, msisdn, _request_key(request))
         if screen.final:
             if not request.is_begin:  # a begin has just cleared its key above
                 await self._sessions.delete(request.session_key)
@@ -149,7 +147,7 @@ class UssdDispatcher:
         return SessionState.from_dict(saved["s"]) if saved is not None else None
 
     async def _run_actions(self, engine: MenuEngine, step: Step, msisdn: str,
-                           request_key: str) -> Screen:
+                           request_key: str | None) -> Screen:
         # The engine the step came from, even if a reload swaps in another meanwhile.
         while isinstance(step, ActionCall):
             outcome, values = await self._actions.run(step.action, msisdn, step.inputs,
@@ -177,6 +175,14 @@ class _Known:
 
     def __init__(self) -> None:
         self.language: str | None = None
+
+
+def _request_key(request: UssdRequest) -> str | None:
+    """The same for a request the centre resends (same dialogue id, same text); None when
+    the dialect carries no dialogue id, as two dialogues could not be told apart then."""
+    if request.session_key == request.msisdn:
+        return None
+    return f"{request.session_key}/{request.text}"
 
 
 def _service_code(dialed: str, known: frozenset[str]) -> str:

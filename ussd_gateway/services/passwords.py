@@ -64,7 +64,7 @@ _RECENT_ISSUES = (
 )
 # A request that reaches the gateway again within this time (the USSD centre resending it,
 # perhaps to another instance) gets the first answer, not a second password.
-DUPLICATE_REQUEST_WINDOW = timedelta(seconds=60)
+DUPLICATE_REQUEST_WINDOW = timedelta(seconds=30)
 _INSERT_ISSUE = insert(PasswordIssueRow)
 _PASSWORD_HASHES = ReadQuery(
     select(CredentialRow.permanent_hash, CredentialRow.temporary_hash)
