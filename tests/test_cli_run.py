@@ -185,3 +185,18 @@ def test_menus_check_names_a_misspelled_outcome_and_placeholder(tmp_path: Path) 
         "never returns it" in lines[0] and "did you mean 'rate_limited'?" in lines[0]
     assert lines[1].startswith(f"{edited}: screen 'password_sent': {{expires_minuts}} in text "
                                "(en) is filled by nothing on the way here")
+
+
+def test_an_unreachable_redis_stops_the_start_in_one_line_without_its_password(
+        tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    text = config.read_text()
+    text = text.replace('backend = "memory"', 'backend = "redis"')
+    text = text.replace('redis_url = "redis://127.0.0.1:6379/0"',
+                        f'redis_url = "redis://ussd:hunter2@127.0.0.1:{free_port()}/0"')
+    config.write_text(text)
+    result = cli("run", "--config", str(config))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr + result.stdout
+    assert ("cannot start: sessions.redis_url: cannot reach Redis at "
+            "redis://ussd:***@127.0.0.1:") in result.stderr

@@ -120,6 +120,10 @@ def test_database_url_and_passwords_come_from_the_environment(tmp_path: Path) ->
         (lambda c: c["smpp"]["connections"][0].update(
             dialect_options={"latin_data_coding": 3}),
          "menus.gsm7_chars: 182 characters do not fit one USSD string on connection 'ussdc'"),
+        (lambda c: c["smpp"]["connections"][0].update(system_type="a-very-long-type"),
+         "smpp.connections[0].system_type: longer than 12 characters"),
+        (lambda c: c["linking"].update(weekend=[0, 1, 2, 3, 4, 5, 6]),
+         "linking.weekend: every day cannot be a weekend day"),
         (lambda c: c["menus"].update(back_key="00"),
          "menus.back_key: must differ from menus.more_key"),
         (lambda c: c["menus"].update(home_key="*"),
@@ -228,3 +232,20 @@ def test_a_shared_store_needs_the_shared_secret_key(tmp_path: Path) -> None:
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "secret.key").write_text("k" * 40)  # or a key file put in place
     assert parse_config(raw, base_dir=tmp_path, environ={}).secret_key == b"k" * 40
+
+
+def test_an_inline_secret_next_to_its_variable_is_the_fallback(tmp_path: Path) -> None:
+    raw = shipped()
+    raw["smpp"]["connections"][0].update(password="inline", password_env="SMPP_PW")
+    with_variable = parse_config(raw, base_dir=tmp_path, environ={**ENV, "SMPP_PW": "fromenv"})
+    without = parse_config(raw, base_dir=tmp_path, environ=ENV)
+    assert (with_variable.connections[0].password, without.connections[0].password) == (
+        "fromenv", "inline")
+
+
+def test_a_short_key_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret.key").write_text("short")
+    with pytest.raises(ConfigError, match=r"security.secret_key_file: the key in .*secret.key "
+                                          r"is shorter than 16 bytes"):
+        parse_config(shipped(), base_dir=tmp_path, environ={})

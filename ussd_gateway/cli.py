@@ -123,7 +123,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 async def _run_gateway(config: GatewayConfig) -> int:
     from menus import MenuError
 
-    from .gateway import Gateway
+    from .gateway import Gateway, StartFailed
 
     log = logging.getLogger("ussd_gateway")
     gateway = Gateway(config)
@@ -145,7 +145,8 @@ async def _run_gateway(config: GatewayConfig) -> int:
     except MenuError as exc:
         print(f"ussd-gateway: menus refused: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except OSError as exc:
+    except (OSError, StartFailed, ValueError) as exc:
+        # ValueError: a setting the config reader let through but a part refuses
         print(f"ussd-gateway: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
     log.info("gateway running: http port %s, smpp %s%s", running.http_port,

@@ -249,8 +249,9 @@ def _secret_key(table: Table, base_dir: Path, env: Mapping[str, str], create: bo
     else:
         key = os.urandom(32).hex().encode()
     if len(key) < 16:
-        raise ConfigError(
-            f"security.secret_key_env: the key in ${env_name} is shorter than 16 bytes")
+        where = (f"security.secret_key_env: the key in ${env_name}" if env.get(env_name)
+                 else f"security.secret_key_file: the key in {base_dir / key_file}")
+        raise ConfigError(f"{where} is shorter than 16 bytes")
     return key
 
 
@@ -399,6 +400,9 @@ def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionCo
         password = entry.secret("password", env)
         if len(password) > 8:
             raise ConfigError(f"{entry.key('password')}: longer than 8 characters (SMPP limit)")
+        if not (system_id.isascii() and password.isascii()):
+            raise ConfigError(f"{entry.key('system_id')}: system_id and password must be ASCII "
+                              "(SMPP C-Octet Strings)")
         if mode == "smsc" and not password:
             raise ConfigError(f"{entry.key('password')}: must not be empty in the smsc role "
                               "(any USSD centre could bind); set password or password_env")
@@ -410,8 +414,8 @@ def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionCo
         result.append(SmppConnectionConfig(
             name=name, mode=mode, host=host, port=port, system_id=system_id, password=password,
             dialect=_dialect(entry),
-            system_type=entry.text("system_type", ""),
-            address_range=entry.text("address_range", ""),
+            system_type=_at_most(entry, "system_type", 12),
+            address_range=_at_most(entry, "address_range", 40),
             bind_mode=entry.text("bind_mode", "transceiver",
                                  choices=("transceiver", "transmitter_receiver")),
             allow=allow,
@@ -427,6 +431,13 @@ def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionCo
         entry.reject_unknown()
     table.reject_unknown()
     return tuple(result)
+
+
+def _at_most(entry: Table, name: str, limit: int) -> str:
+    value: str = entry.text(name, "")
+    if len(value) > limit:
+        raise ConfigError(f"{entry.key(name)}: longer than {limit} characters (SMPP limit)")
+    return value
 
 
 # Keys that mean something in one mode only: given in the other, they are a mistake.
@@ -522,12 +533,20 @@ def _dates(table: Table, name: str) -> tuple[date, ...]:
     return tuple(result)
 
 
+def _weekend(table: Table) -> tuple[int, ...]:
+    days: tuple[int, ...] = table.integers("weekend", (5, 6), minimum=0, maximum=6)
+    if len(set(days)) == 7:
+        raise ConfigError(f"{table.key('weekend')}: every day cannot be a weekend day "
+                          "(no application would ever be reviewed)")
+    return days
+
+
 def _linking(table: Table) -> LinkingConfig:
     result = LinkingConfig(
         review_working_days=table.integer("review_working_days", 2, minimum=0, maximum=60),
         holidays=_dates(table, "holidays"),
         working_weekends=_dates(table, "working_weekends"),
-        weekend=table.integers("weekend", (5, 6), minimum=0, maximum=6),
+        weekend=_weekend(table),
         utc_offset_hours=table.number("utc_offset_hours", 3.0, minimum=-12, maximum=14),
         auto_approval_minutes=table.number("auto_approval_minutes", 5.0, minimum=0.01),
     )

@@ -112,9 +112,9 @@ class Table:
         named but not set, with nothing inline to fall back on, is refused: starting with
         an empty secret would, say, let any USSD centre bind."""
         env_name = self.text(f"{name}_env", "")
+        value: str = self.text(name, "")  # read either way: it is a known key
         if env_name and environ.get(env_name):
             return environ[env_name]
-        value: str = self.text(name, "")
         if env_name and not value:
             raise ConfigError(
                 f"{self.key(name + '_env')}: the environment variable {env_name} is not set "

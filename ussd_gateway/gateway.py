@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -223,7 +224,8 @@ class Gateway:
                                                on_timed_out)
             if not await store.ping():
                 await store.close()
-                raise RuntimeError(f"sessions.redis_url: cannot reach Redis at {cfg.redis_url}")
+                raise StartFailed(
+                    f"sessions.redis_url: cannot reach Redis at {_without_password(cfg.redis_url)}")
             return store
         return MemorySessionStore(lifetime, on_timed_out=on_timed_out)
 
@@ -342,3 +344,16 @@ async def _stop_outbox(outbox: svc.OutboxSender, task: asyncio.Task[None]) -> No
         await asyncio.wait_for(task, 5)
     except (TimeoutError, asyncio.CancelledError):
         task.cancel()
+
+
+class StartFailed(RuntimeError):
+    """The gateway cannot start for a reason the operator fixes (said in one line)."""
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
