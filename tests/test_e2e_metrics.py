@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.engine import Connection
 
 from smpp.dialect import PROFILES
@@ -85,7 +85,8 @@ async def test_metrics_follow_dials_sessions_sms_and_binds(tmp_path: Path) -> No
         assert before['smpp_bound{connection="ussdc"}'] == 1
         assert before["ussd_sessions_open"] == 0
         # every end and SMS state is exported from the start, so alerts have a 0 to compare
-        assert {ended(end) for end in ("completed", "abandoned", "timed_out")} <= set(before)
+        assert {ended(end) for end in ("completed", "abandoned", "timed_out", "failed")} <= set(
+            before)
         assert {sms(state) for state in ("queued", "sent", "delivered", "failed",
                                          "expired")} <= set(before)
 
@@ -266,3 +267,15 @@ def _receipt(sequence: int, msisdn: str, message_id: str, stat: str) -> bytes:
     tlvs = pdus.tlv(pdus.TAG_RECEIPTED_MESSAGE_ID, pdus.cstring(message_id))
     return pdus.deliver_sm(sequence, msisdn, "Operator", text.encode(), tlvs=tlvs,
                            esm_class=0x04)
+
+
+async def test_a_dialogue_that_ends_on_service_unavailable_is_counted_as_failed(
+        tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        port = stack.running.http_port
+        async with stack.running.db.write() as session:
+            await session.execute(text("DROP TABLE sms_outbox"))  # *111*25# cannot commit
+        result = await stack.simulator.dial(DEMO, "*111#", ["25"])
+        assert result.session_ended
+        after = await scrape(port)
+        assert (after[ended("failed")], after[ended("completed")]) == (1, 0)

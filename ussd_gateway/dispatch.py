@@ -88,6 +88,7 @@ class UssdDispatcher:
                 log.exception("ussd request failed conn=%s msisdn=%s", request.connection,
                               masked)
             await self._forget_quietly(request.session_key)
+            self._metrics.sessions.labels("failed").inc()
             return UssdReply(self._text("service_unavailable", known.language), final=True)
         finally:
             elapsed = time.perf_counter() - started

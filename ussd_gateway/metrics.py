@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-SESSION_ENDS = ("completed", "abandoned", "timed_out")
+SESSION_ENDS = ("completed", "abandoned", "timed_out", "failed")
 SMS_STATES = ("queued", "sent", "throttled", "failed", "expired", "delivered")
 STEP_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -27,7 +27,8 @@ class Metrics:
         self.sessions = Counter(
             "ussd_sessions", "USSD sessions by how they ended: completed (a last screen), "
             "abandoned (hung up, or dialed again, mid-dialogue), timed_out (no answer within "
-            "sessions.timeout_seconds; with Redis each is counted once, by one instance)",
+            "sessions.timeout_seconds; with Redis each is counted once, by one instance), "
+            "failed (ended on the 'service unavailable' screen: the store or a bug)",
             ["end"], registry=r)
         self.sms = Counter(
             "sms", "SMS by what happened to them: queued, sent (the SMSC took it), throttled "
