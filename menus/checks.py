@@ -37,16 +37,12 @@ def check_menu(
     menu: Menu,
     messages: Mapping[str, Text],
     limits: ScreenLimits,
-    known_actions: frozenset[str] | MenuContract | None,
+    contract: MenuContract | None,
 ) -> list[MenuProblem]:
-    """``known_actions``: the action names, or the actions' declarations to check outcomes
-    and placeholders too; None checks no action."""
+    """``contract``: the actions' declarations, to check action names, outcomes and
+    placeholders; None checks no action."""
     problems: list[MenuProblem] = []
-    contract = known_actions if isinstance(known_actions, MenuContract) else None
-    action_names: frozenset[str] | None = (
-        frozenset(known_actions.actions) if isinstance(known_actions, MenuContract)
-        else known_actions
-    )
+    action_names = frozenset(contract.actions) if contract is not None else None
 
     def problem(screen: str | None, reason: str) -> None:
         problems.append(MenuProblem(menu.file, screen, reason))

@@ -32,15 +32,15 @@ from menus.spec import (
 
 def load_menus(
     paths: Sequence[Path],
-    known_actions: frozenset[str] | MenuContract | None = None,
+    contract: MenuContract | None = None,
     limits: ScreenLimits | None = None,
 ) -> MenuSet:
-    """Paths are files or directories (a directory means its ``*.toml``). ``known_actions``
-    is the action names, or their declarations to check outcomes and placeholders as well.
+    """Paths are files or directories (a directory means its ``*.toml``). ``contract``: the
+    actions' declarations, to check the actions menus name, their outcomes and placeholders.
 
     Raises MenuError listing every problem (file, screen, reason) if anything is wrong.
     """
-    menus, problems = _load(paths, known_actions, limits or ScreenLimits())
+    menus, problems = _load(paths, contract, limits or ScreenLimits())
     if problems or menus is None:
         raise MenuError(problems)
     return menus
@@ -48,11 +48,11 @@ def load_menus(
 
 def check_menus(
     paths: Sequence[Path],
-    known_actions: frozenset[str] | MenuContract | None = None,
+    contract: MenuContract | None = None,
     limits: ScreenLimits | None = None,
 ) -> list[MenuProblem]:
     """Every problem in the files; an empty list means ``load_menus`` would succeed."""
-    return _load(paths, known_actions, limits or ScreenLimits())[1]
+    return _load(paths, contract, limits or ScreenLimits())[1]
 
 
 def menu_files(paths: Sequence[Path]) -> tuple[list[Path], list[MenuProblem]]:
@@ -72,7 +72,7 @@ def menu_files(paths: Sequence[Path]) -> tuple[list[Path], list[MenuProblem]]:
 
 def _load(
     paths: Sequence[Path],
-    known_actions: frozenset[str] | MenuContract | None,
+    contract: MenuContract | None,
     limits: ScreenLimits,
 ) -> tuple[MenuSet | None, list[MenuProblem]]:
     files, problems = menu_files(paths)
@@ -101,7 +101,7 @@ def _load(
             )
             continue
         menu = _with_default_outcomes(parsed, messages)
-        problems.extend(check_menu(menu, messages, limits, known_actions))
+        problems.extend(check_menu(menu, messages, limits, contract))
         languages.update(menu.languages)
         menus[parsed.code] = menu
     message_file = next((p.file for p in parsed_files if p.messages), "[messages] (built-in)")

@@ -41,14 +41,29 @@ def stack_config(tmp_path: Path, simulator_port: int,
     return parse_config(raw, base_dir=tmp_path, environ={**SECRET_ENV, **(environ or {})})
 
 
+def gateway_simulator(port: int = 0) -> Simulator:
+    """A simulator the stack's gateway binds to (its credentials, the generic dialect)."""
+    return Simulator(SimulatorSettings(
+        host="127.0.0.1", port=port, system_id="gateway", password="demo",
+        dialect=PROFILES["generic"], control_port=0))
+
+
+async def started_simulator(port: int = 0) -> Simulator:
+    simulator = gateway_simulator(port)
+    await simulator.start()
+    return simulator
+
+
+async def restarted(stack: Stack) -> Simulator:
+    """A new simulator on the port the gateway keeps redialling."""
+    return await started_simulator(stack.simulator.port)
+
+
 @asynccontextmanager
 async def running_stack(tmp_path: Path,
                         tweak: Callable[[dict[str, Any]], None] | None = None,
                         environ: dict[str, str] | None = None) -> AsyncIterator[Stack]:
-    simulator = Simulator(SimulatorSettings(
-        host="127.0.0.1", port=0, system_id="gateway", password="demo",
-        dialect=PROFILES["generic"], control_port=0))
-    await simulator.start()
+    simulator = await started_simulator()
     gateway: Gateway | None = None
     try:
         config = stack_config(tmp_path, simulator.port, tweak, environ)

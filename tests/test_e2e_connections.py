@@ -6,24 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from smpp.dialect import PROFILES
-from smpp.simulator import Simulator, SimulatorSettings
-from tests.gateway_stack import running_stack
+from tests.gateway_stack import gateway_simulator, running_stack
 
 DEMO = "79160000001"
 ENGLISH = "79160000002"
 OTHER = "79160000003"
 
 
-def _centre() -> Simulator:
-    return Simulator(SimulatorSettings(host="127.0.0.1", port=0, system_id="gateway",
-                                       password="demo", dialect=PROFILES["generic"],
-                                       control_port=0))
-
-
 async def test_each_centre_is_answered_on_its_own_link_and_sms_go_to_the_named_smsc(
         tmp_path: Path) -> None:
-    second, smsc = _centre(), _centre()
+    second, smsc = gateway_simulator(), gateway_simulator()
     await second.start()
     await smsc.start()
 

@@ -17,9 +17,7 @@ import aiohttp
 from sqlalchemy import text, update
 from sqlalchemy.engine import Connection
 
-from smpp.dialect import PROFILES
-from smpp.simulator import Simulator, SimulatorSettings
-from tests.gateway_stack import Stack, running_stack, stack_config
+from tests.gateway_stack import restarted, running_stack, stack_config
 from tests.robust.raw_centre import raw_centre
 from tests.robust.waiting import eventually
 from tests.smscs import pdus
@@ -186,15 +184,6 @@ async def test_a_lost_link_shows_unbound_then_the_reconnect(tmp_path: Path) -> N
             assert (await again.dial(DEMO, "*100#")).session_ended
         finally:
             await again.stop()
-
-
-async def restarted(stack: Stack) -> Simulator:
-    """A new simulator on the port the gateway keeps redialling."""
-    simulator = Simulator(SimulatorSettings(
-        host="127.0.0.1", port=stack.simulator.port, system_id="gateway", password="demo",
-        dialect=PROFILES["generic"], control_port=0))
-    await simulator.start()
-    return simulator
 
 
 async def test_throttling_by_the_smsc_is_counted(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pytest
 from smpp.dialect import PROFILES
 from smpp.simulator import Simulator, SimulatorSettings
 from tests.fixtures_services import REDIS_URL
-from tests.gateway_stack import Stack, running_stack, stack_config
+from tests.gateway_stack import Stack, restarted, running_stack, stack_config
 from tests.robust.waiting import eventually
 from ussd_gateway.gateway import Gateway
 
@@ -63,15 +63,6 @@ async def answer_until(port: int | None, path: str, status: int) -> Answer:
 
 def operator_token(raw: dict[str, Any]) -> None:
     raw["http"]["admin_tokens"] = [{"name": "noc", "token": NOC_TOKEN}]
-
-
-async def restarted(stack: Stack) -> Simulator:
-    """A new simulator on the port the gateway keeps redialling."""
-    simulator = Simulator(SimulatorSettings(
-        host="127.0.0.1", port=stack.simulator.port, system_id="gateway", password="demo",
-        dialect=PROFILES["generic"], control_port=0))
-    await simulator.start()
-    return simulator
 
 
 # --- readiness ------------------------------------------------------------------------------

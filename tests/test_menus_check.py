@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from menus import MenuEngine, MenuError, MenuProblem, Screen, check_menus, load_menus
-from menus.contracts import actions_table
+from menus.contracts import MenuContract, actions_table
 from tests.gateway_stack import running_stack
 from tests.test_menus_samples import SHIPPED, dial, write_menus
 from ussd_gateway.actions import MENU_CONTRACT
@@ -45,10 +45,10 @@ text.en = "Balance: {balance}"
 
 
 def problems_for(
-    tmp_path: Path, text: str, known_actions: frozenset[str] | None = None
+    tmp_path: Path, text: str, contract: MenuContract | None = None
 ) -> list[MenuProblem]:
     directory = write_menus(tmp_path / "menus", broken=text)
-    return check_menus([directory], known_actions)
+    return check_menus([directory], contract)
 
 
 def only_problem(problems: list[MenuProblem]) -> MenuProblem:
@@ -81,7 +81,8 @@ def test_unreachable_screen(tmp_path: Path) -> None:
 
 
 def test_missing_action(tmp_path: Path) -> None:
-    problems = problems_for(tmp_path, GOOD, known_actions=frozenset({"password.issue"}))
+    only_password = MenuContract({"password.issue": MENU_CONTRACT.actions["password.issue"]})
+    problems = problems_for(tmp_path, GOOD, contract=only_password)
     problem = only_problem(problems)
     assert problem.screen == "fetch"
     assert "action 'balance' does not exist" in problem.reason

@@ -16,7 +16,9 @@ from menus import (
     SessionState,
     load_menus,
 )
+from menus.contracts import MenuContract
 from tests.test_menus_samples import SHIPPED, dial, reply, settle, test_menus, write_menus
+from ussd_gateway.actions import MENU_CONTRACT
 
 
 @pytest.fixture
@@ -314,11 +316,14 @@ def test_engine_reports_its_codes_and_actions(engine: MenuEngine) -> None:
 
 
 def test_shipped_menus_load_with_the_gateway_actions() -> None:
-    actions = frozenset({"balance", "balance.group", "password.issue", "numbers.enable",
-                         "numbers.disable", "language.set"})
-    assert load_menus([SHIPPED], known_actions=actions).codes == {"100", "111"}
+    assert set(MENU_CONTRACT.actions) == {"balance", "balance.group", "password.issue",
+                                          "numbers.enable", "numbers.disable", "language.set"}
+    assert load_menus([SHIPPED], MENU_CONTRACT).codes == {"100", "111"}
+    without_balance = MenuContract(
+        {name: action for name, action in MENU_CONTRACT.actions.items() if name != "balance"},
+        MENU_CONTRACT.dial_values)
     with pytest.raises(MenuError):
-        load_menus([SHIPPED], known_actions=actions - {"balance"})
+        load_menus([SHIPPED], without_balance)
 
 
 def test_a_failed_language_change_keeps_the_language(engine: MenuEngine) -> None:

@@ -9,13 +9,13 @@ from redis.asyncio import Redis
 from menus import MenuEngine, SessionState, load_menus
 from tests.gateway_stack import REPO
 from tests.robust.waiting import eventually
-from ussd_gateway.actions import KNOWN_ACTIONS
+from ussd_gateway.actions import MENU_CONTRACT
 from ussd_gateway.sessions.redis import RedisSessionStore
 
 
 async def test_a_session_saved_by_one_instance_is_loaded_by_another(
         redis_url: str, redis_prefix: str) -> None:
-    engine = MenuEngine(load_menus([REPO / "menus"], KNOWN_ACTIONS))
+    engine = MenuEngine(load_menus([REPO / "menus"], MENU_CONTRACT))
     screen = engine.begin("*111#", "ru")
     first = RedisSessionStore.from_url(redis_url, redis_prefix, timeout=120)
     second = RedisSessionStore.from_url(redis_url, redis_prefix, timeout=120)

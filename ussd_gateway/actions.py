@@ -56,7 +56,6 @@ MENU_CONTRACT = MenuContract(
     },
     dial_values={"msisdn": "the caller's number, e.g. 79161234567"},
 )
-KNOWN_ACTIONS = frozenset(MENU_CONTRACT.actions)
 # How long a balance read with the subscriber may stand in for the balance action's own read:
 # long enough for the action of the same request, too short to show a stale figure.
 BALANCE_REUSE_SECONDS = 1.0

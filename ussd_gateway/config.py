@@ -204,8 +204,8 @@ def parse_config(raw: Mapping[str, object], *, base_dir: Path,
         linking=_linking(root.table("linking")),
     )
     gateway.reject_unknown()
-    names = {c.name for c in config.connections}
-    if config.sms.connection is not None and config.sms.connection not in names:
+    modes = {c.name: c.mode for c in config.connections}
+    if config.sms.connection is not None and config.sms.connection not in modes:
         raise ConfigError(
             f"sms.connection: {config.sms.connection!r} is not the name of any "
             "smpp.connections entry"
@@ -219,7 +219,6 @@ def parse_config(raw: Mapping[str, object], *, base_dir: Path,
                 f"string on connection {connection.name!r}, whose Latin text goes 8 bits a "
                 "character (latin_data_coding "
                 f"{connection.dialect.latin_data_coding}): at most 160")
-    modes = {c.name: c.mode for c in config.connections}
     if config.sms.connection is not None and modes[config.sms.connection] != "esme":
         raise ConfigError(
             f"sms.connection: {config.sms.connection!r} is an smsc connection (the USSD centre "
@@ -406,9 +405,10 @@ def _connections(table: Table, env: Mapping[str, str]) -> tuple[SmppConnectionCo
         if mode == "smsc" and not password:
             raise ConfigError(f"{entry.key('password')}: must not be empty in the smsc role "
                               "(any USSD centre could bind); set password or password_env")
-        for key in _ONLY_IN_MODE["smsc" if mode == "esme" else "esme"]:
+        other_mode = "smsc" if mode == "esme" else "esme"
+        for key in _ONLY_IN_MODE[other_mode]:
             if entry.has(key):
-                raise ConfigError(f"{entry.key(key)}: applies to {_OTHER[mode]} connections "
+                raise ConfigError(f"{entry.key(key)}: applies to {other_mode} connections "
                                   f"only (this one is {mode})")
         allow = _networks(entry, "allow", ["127.0.0.0/8", "::1/128"])
         result.append(SmppConnectionConfig(
@@ -446,7 +446,6 @@ _ONLY_IN_MODE: dict[str, tuple[str, ...]] = {
              "reconnect_max"),
     "smsc": ("listen", "allow"),
 }
-_OTHER = {"esme": "smsc", "smsc": "esme"}
 
 
 def _listen(entry: Table) -> tuple[str, int]:

@@ -15,9 +15,9 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from menus import MenuEngine, MenuError, ScreenLimits, load_menus
 from smpp.client import EsmeClient, EsmeSettings
@@ -30,6 +30,7 @@ from .config import GatewayConfig, SmppConnectionConfig
 from .dispatch import UssdDispatcher
 from .http import HttpDeps, build_app
 from .metrics import Metrics
+from .services.outbox import receipt_state
 from .sessions import MemorySessionStore, SessionStore
 from .sessions.base import OnTimedOut
 from .sms_transport import SmppSmsTransport
@@ -224,8 +225,8 @@ class Gateway:
                                                on_timed_out)
             if not await store.ping():
                 await store.close()
-                raise StartFailed(
-                    f"sessions.redis_url: cannot reach Redis at {_without_password(cfg.redis_url)}")
+                shown = make_url(cfg.redis_url).render_as_string(hide_password=True)
+                raise StartFailed(f"sessions.redis_url: cannot reach Redis at {shown}")
             return store
         return MemorySessionStore(lifetime, on_timed_out=on_timed_out)
 
@@ -325,7 +326,7 @@ def _receipt_recorder(outbox: Any, metrics: Metrics) -> Callable[[str, str], Awa
         # Counted once stored, whether applied now or kept until the send that it overtook
         # is recorded.
         await outbox.record_receipt(message_id, state)
-        counted = _RECEIPT_METRIC.get(state.strip().upper())
+        counted = _RECEIPT_METRIC.get(receipt_state(state))
         if counted is not None:
             metrics.sms.labels(counted).inc()
 
@@ -348,12 +349,3 @@ async def _stop_outbox(outbox: svc.OutboxSender, task: asyncio.Task[None]) -> No
 
 class StartFailed(RuntimeError):
     """The gateway cannot start for a reason the operator fixes (said in one line)."""
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_gateway.services.common import INSERT_AUDIT, Clock, audit_values, check_channel, utc_now
 from ussd_gateway.services.numbers import NUMBER_MANAGEMENT
@@ -50,9 +51,7 @@ class CatalogueService:
     async def entries(self) -> tuple[CatalogueEntry, ...]:
         """The whole catalogue, by code."""
         async with self._db.read() as session:
-            rows = (await session.execute(_ENTRIES)).all()
-            names = (await session.execute(_NAMES)).all()
-        return _entries(rows, names)
+            return await _all_entries(session)
 
     async def get(self, code: str) -> CatalogueEntry | None:
         async with self._db.read() as session:
@@ -64,11 +63,9 @@ class CatalogueService:
     async def offered_to(self, msisdn: str) -> tuple[OfferedService, ...]:
         """Every catalogue service, and whether ``msisdn`` has it enabled."""
         async with self._db.read() as session:
-            rows = (await session.execute(_ENTRIES)).all()
-            names = (await session.execute(_NAMES)).all()
+            entries = await _all_entries(session)
             enabled = set((await session.execute(_ENABLED_CODES, {"msisdn": msisdn})).scalars())
-        return tuple(OfferedService(entry, entry.code in enabled)
-                     for entry in _entries(rows, names))
+        return tuple(OfferedService(entry, entry.code in enabled) for entry in entries)
 
     async def put(
         self,
@@ -162,6 +159,12 @@ def _save(connection: Connection, entry: CatalogueEntry, channel: str, now: date
             action="catalogue.created" if before is None else "catalogue.updated",
             details={"service": code, **changes}))
     return before is None
+
+
+async def _all_entries(session: AsyncSession) -> tuple[CatalogueEntry, ...]:
+    rows = (await session.execute(_ENTRIES)).all()
+    names = (await session.execute(_NAMES)).all()
+    return _entries(rows, names)
 
 
 _EntryRows = Sequence[Row[str, str, int, int, str]]

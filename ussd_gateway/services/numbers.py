@@ -26,15 +26,17 @@ from ussd_gateway.store.models import EnabledServiceRow
 
 NUMBER_MANAGEMENT = "number_management"
 
-_ENABLED = select(EnabledServiceRow.msisdn).where(
+# A service on a number, by ``msisdn`` and ``code`` (any catalogue service uses them too).
+SERVICE_ENABLED = select(EnabledServiceRow.msisdn).where(
     EnabledServiceRow.msisdn == bindparam("msisdn"),
-    EnabledServiceRow.service_code == NUMBER_MANAGEMENT,
+    EnabledServiceRow.service_code == bindparam("code"),
 )
-_ENABLE = insert(EnabledServiceRow)
-_DISABLE = delete(EnabledServiceRow).where(
+ENABLE_SERVICE = insert(EnabledServiceRow)
+DISABLE_SERVICE = delete(EnabledServiceRow).where(
     EnabledServiceRow.msisdn == bindparam("msisdn"),
-    EnabledServiceRow.service_code == NUMBER_MANAGEMENT,
+    EnabledServiceRow.service_code == bindparam("code"),
 )
+_THIS = {"code": NUMBER_MANAGEMENT}
 
 
 class NumberManagementService:
@@ -54,9 +56,10 @@ class NumberManagementService:
             subscriber = connection.execute(LOCK_SUBSCRIBER, {"msisdn": msisdn}).first()
             if subscriber is None or subscriber.status != "active":
                 return NotSubscriber()
-            if connection.execute(_ENABLED, {"msisdn": msisdn}).first() is not None:
+            enabled = connection.execute(SERVICE_ENABLED, {"msisdn": msisdn, **_THIS}).first()
+            if enabled is not None:
                 return AlreadyEnabled()
-            connection.execute(_ENABLE, {
+            connection.execute(ENABLE_SERVICE, {
                 "msisdn": msisdn, "service_code": NUMBER_MANAGEMENT, "enabled_at": now,
                 "channel": channel})
             connection.execute(INSERT_AUDIT, audit_values(
@@ -75,7 +78,7 @@ class NumberManagementService:
         def disable(connection: Connection) -> Disabled | AlreadyDisabled | NotSubscriber:
             if connection.execute(LOCK_SUBSCRIBER, {"msisdn": msisdn}).first() is None:
                 return NotSubscriber()
-            if not connection.execute(_DISABLE, {"msisdn": msisdn}).rowcount:
+            if not connection.execute(DISABLE_SERVICE, {"msisdn": msisdn, **_THIS}).rowcount:
                 return AlreadyDisabled()
             connection.execute(INSERT_AUDIT, audit_values(
                 at=now, msisdn=msisdn, channel=channel, action="service.disabled",

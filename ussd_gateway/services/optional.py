@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from ussd_gateway.services.common import (
@@ -20,7 +20,13 @@ from ussd_gateway.services.common import (
     check_channel,
     utc_now,
 )
-from ussd_gateway.services.numbers import NUMBER_MANAGEMENT, NumberManagementService
+from ussd_gateway.services.numbers import (
+    DISABLE_SERVICE,
+    ENABLE_SERVICE,
+    NUMBER_MANAGEMENT,
+    SERVICE_ENABLED,
+    NumberManagementService,
+)
 from ussd_gateway.services.results import (
     AlreadyDisabled,
     AlreadyEnabled,
@@ -34,7 +40,7 @@ from ussd_gateway.services.results import (
 )
 from ussd_gateway.services.settings import ServiceSettings
 from ussd_gateway.store.database import Database
-from ussd_gateway.store.models import BalanceRow, EnabledServiceRow, ServiceRow
+from ussd_gateway.store.models import BalanceRow, ServiceRow
 
 EnableResult = (Enabled | AlreadyEnabled | NotSubscriber | UnknownService | CannotAfford
                 | PriceInOtherCurrency)
@@ -42,15 +48,6 @@ DisableResult = Disabled | AlreadyDisabled | NotSubscriber | UnknownService
 
 _PRICE = select(ServiceRow.connection_price_minor, ServiceRow.currency).where(
     ServiceRow.code == bindparam("code"))
-_ENABLED = select(EnabledServiceRow.msisdn).where(
-    EnabledServiceRow.msisdn == bindparam("msisdn"),
-    EnabledServiceRow.service_code == bindparam("code"),
-)
-_ENABLE = insert(EnabledServiceRow)
-_DISABLE = delete(EnabledServiceRow).where(
-    EnabledServiceRow.msisdn == bindparam("msisdn"),
-    EnabledServiceRow.service_code == bindparam("code"),
-)
 # Takes the price only from a balance in the price's currency that covers it.
 _CHARGE = (
     update(BalanceRow)
@@ -102,7 +99,7 @@ def _enable(connection: Connection, msisdn: str, code: str, channel: str,
     service = connection.execute(_PRICE, {"code": code}).first()
     if service is None:
         return UnknownService(code)
-    if connection.execute(_ENABLED, {"msisdn": msisdn, "code": code}).first() is not None:
+    if connection.execute(SERVICE_ENABLED, {"msisdn": msisdn, "code": code}).first() is not None:
         return AlreadyEnabled()
     price = Balance(service.connection_price_minor, service.currency)
     if price.amount_minor > 0:
@@ -115,7 +112,7 @@ def _enable(connection: Connection, msisdn: str, code: str, channel: str,
             at=now, msisdn=msisdn, channel=channel, action="balance.debit",
             details={"amount_minor": price.amount_minor, "currency": price.currency,
                      "reference": f"service:{code}", "balance_minor": charged.amount_minor}))
-    connection.execute(_ENABLE, {"msisdn": msisdn, "service_code": code, "enabled_at": now,
+    connection.execute(ENABLE_SERVICE, {"msisdn": msisdn, "service_code": code, "enabled_at": now,
                                  "channel": channel})
     connection.execute(INSERT_AUDIT, audit_values(
         at=now, msisdn=msisdn, channel=channel, action="service.enabled",
@@ -141,7 +138,7 @@ def _disable(connection: Connection, msisdn: str, code: str, channel: str,
         return NotSubscriber()
     if connection.execute(_PRICE, {"code": code}).first() is None:
         return UnknownService(code)
-    if not connection.execute(_DISABLE, {"msisdn": msisdn, "code": code}).rowcount:
+    if not connection.execute(DISABLE_SERVICE, {"msisdn": msisdn, "code": code}).rowcount:
         return AlreadyDisabled()
     connection.execute(INSERT_AUDIT, audit_values(
         at=now, msisdn=msisdn, channel=channel, action="service.disabled",

@@ -131,14 +131,15 @@ SUPERSEDE = (
 INSERT_SMS = insert(OutboxRow)
 
 
-def _receipt_state(state: str) -> str:
+def receipt_state(state: str) -> str:
+    """A receipt's ``stat:`` as recorded: upper case, UNKNOWN when it is no SMPP state."""
     state = state.strip().upper()
     return state if state in _RECEIPT_STATES else "UNKNOWN"
 
 
 def receipt_statement(smsc_message_id: str, state: str, now: datetime) -> Update:
     """The update that records a receipt on the sent message with that SMSC id."""
-    state = _receipt_state(state)
+    state = receipt_state(state)
     values: dict[str, object] = {"receipt_state": state, "receipt_at": now}
     if state in _RECEIPT_OUTCOME:
         values["state"] = _RECEIPT_OUTCOME[state]
@@ -214,7 +215,7 @@ class OutboxService:
             connection.execute(
                 upsert(connection.dialect.name, EarlyReceiptRow, ["smsc_message_id"],
                        ["receipt_state", "received_at"]),
-                {"smsc_message_id": smsc_message_id, "receipt_state": _receipt_state(state),
+                {"smsc_message_id": smsc_message_id, "receipt_state": receipt_state(state),
                  "received_at": now},
             )
             return False

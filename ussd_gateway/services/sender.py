@@ -115,7 +115,6 @@ class OutboxSender:
         self._db = db
         self._transport = transport
         self._on_outcome = on_outcome
-        self._expired_by_claim = 0
         self._settings = settings or OutboxSettings()
         self._clock = clock
         self._cipher = BodyCipher(self._settings.body_key)
@@ -169,10 +168,10 @@ class OutboxSender:
         """Send everything due now; returns how many messages were attempted."""
         attempted = 0
         while not self._stopping:
-            self._expired_by_claim = 0
-            batch = await self._db.transact(functools.partial(self._claim, now=self._clock()))
-            if self._expired_by_claim:  # read once committed
-                self._on_outcome(EXPIRED, self._expired_by_claim)
+            expired, batch = await self._db.transact(
+                functools.partial(self._claim, now=self._clock()))
+            if expired:  # counted once committed
+                self._on_outcome(EXPIRED, expired)
             if not batch:
                 break
             results = await asyncio.gather(*(self._send(message) for message in batch))
@@ -180,14 +179,15 @@ class OutboxSender:
             attempted += len(batch)
         return attempted
 
-    def _claim(self, connection: Connection, now: datetime) -> list[_Claimed]:
-        self._expired_by_claim = connection.execute(_EXPIRE, {"now": now}).rowcount
+    def _claim(self, connection: Connection, now: datetime) -> tuple[int, list[_Claimed]]:
+        """(how many expired unsent, the batch claimed)."""
+        expired: int = connection.execute(_EXPIRE, {"now": now}).rowcount
         ids = list(connection.scalars(_DUE_IDS, {"now": now, "batch": self._settings.batch_size}))
         if not ids:
-            return []
+            return expired, []
         connection.execute(_TAKE, {"ids": ids, "token": self._token,
                                    "until": now + self._settings.lease})
-        return [_Claimed(*row) for row in connection.execute(_TAKEN, {"ids": ids})]
+        return expired, [_Claimed(*row) for row in connection.execute(_TAKEN, {"ids": ids})]
 
     async def _send(self, message: _Claimed) -> SmsSubmitResult:
         try:
